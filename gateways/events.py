@@ -43,3 +43,15 @@ class MessageReceived:
     payload: bytes
     me: str = ""
 
+
+
+class GroupListener:
+    """Mixin for an actor subscribed to a group connection: it hears every view and
+    message, so it must have both methods; these defaults ignore them (Mopidy's
+    listener classes are the model)."""
+
+    def on_view_changed(self, event: ViewChanged) -> None:
+        pass
+
+    def on_message_received(self, event: MessageReceived) -> None:
+        pass

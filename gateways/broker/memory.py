@@ -1,0 +1,303 @@
+"""The fake twin of the RabbitMQ gateway: one durable job queue in memory.
+
+``MemoryBroker`` offers the same methods as ``gateways/broker/rabbitmq.py`` and
+keeps its promises, so an actor cannot tell them apart:
+
+* a FIFO job queue with a dead-letter queue beside it; ``publish`` returns once
+  the job is queued (the publisher confirm: callers ``.get()`` its future);
+* manual acks, prefetch 1: a consumer holds at most one unacked job, and jobs
+  go round-robin to the consumers that are idle;
+* delivery tags are unique for the life of the broker; acking or rejecting an
+  unknown tag, or a tag held by another consumer, raises ``PreconditionFailed``
+  (RabbitMQ's PRECONDITION_FAILED channel error) and changes nothing;
+* a consumer whose listener actor is gone (a delivery cannot be told to it, or
+  the liveness check every ``liveness_interval`` finds it dead) is cancelled,
+  and its unacked job goes back to the head of the queue with
+  ``redelivered=True``, to be delivered once more to another consumer;
+* ``reject(requeue=False)`` dead-letters the job, ``reject(requeue=True)``
+  puts it back at the head of the queue (``redelivered=True``).
+
+Deliveries reach listeners as told calls,
+``tell_call(listener, "on_job_delivered", JobDelivered(...))``.  Acks and
+rejects come back as proxy calls; call them with a future (``broker.ack(...)``)
+rather than ``tell_call``: an error on a told call would crash the broker actor.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+import pykka
+
+from actors.messaging import tell_call
+from gateways.events import JobDelivered
+
+
+class BrokerError(Exception):
+    """A channel error, named after the AMQP reply code RabbitMQ would send."""
+
+    reply_code = 0
+    reply_text = ""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(f"{self.reply_text} - {message}")
+
+
+class PreconditionFailed(BrokerError):
+    """Ack or reject of a delivery tag that is unknown or held by another consumer."""
+
+    reply_code = 406
+    reply_text = "PRECONDITION_FAILED"
+
+
+class NotFound(BrokerError):
+    """Publishing to, or consuming from, a queue nobody declared."""
+
+    reply_code = 404
+    reply_text = "NOT_FOUND"
+
+
+class NotAllowed(BrokerError):
+    """Reusing the name of a consumer that is still consuming."""
+
+    reply_code = 530
+    reply_text = "NOT_ALLOWED"
+
+
+@dataclass
+class _Job:
+    body: bytes
+    redelivered: bool = False
+
+
+@dataclass
+class _Consumer:
+    name: str
+    listener: pykka.ActorRef
+    unacked: tuple[int, _Job] | None = None  # (delivery tag, job)
+
+
+@dataclass(frozen=True)
+class _LivenessTick:
+    """Told to the actor by its own ticker thread; not a public message."""
+
+
+@dataclass
+class _Ticker:
+    """A thread that tells an actor ``_LivenessTick()`` every ``interval`` seconds
+    until stopped or until the actor is gone."""
+
+    actor_ref: pykka.ActorRef
+    interval: float
+    name: str
+    _stopping: threading.Event = field(default_factory=threading.Event)
+    _thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name=self.name, daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(timeout=max(1.0, 5 * self.interval))
+
+    def _run(self) -> None:
+        while not self._stopping.wait(self.interval):
+            try:
+                self.actor_ref.tell(_LivenessTick())
+            except pykka.ActorDeadError:
+                return
+
+
+def _listener_ref(listener: pykka.ActorRef | pykka.ActorProxy) -> pykka.ActorRef:
+    if isinstance(listener, pykka.ActorProxy):
+        return listener.actor_ref
+    if isinstance(listener, pykka.ActorRef):
+        return listener
+    raise TypeError(
+        f"a listener is an ActorRef or ActorProxy, not {type(listener).__name__}"
+    )
+
+
+class MemoryBroker(pykka.ThreadingActor):
+    """One job queue and its dead-letter queue, with consumers, in memory."""
+
+    def __init__(
+        self,
+        queue: str = "photomark.jobs",
+        dead_letter_queue: str = "photomark.jobs.dead",
+        liveness_interval: float = 0.1,
+    ) -> None:
+        super().__init__()
+        if liveness_interval <= 0:
+            raise ValueError(
+                f"liveness_interval must be positive, not {liveness_interval!r}"
+            )
+        self.queue = queue
+        self.dead_letter_queue = dead_letter_queue
+        self._declared = False
+        self._ready: deque[_Job] = deque()
+        self._dead: list[bytes] = []
+        self._consumers: dict[str, _Consumer] = {}
+        self._turns: deque[str] = deque()  # consumer names; the next to serve first
+        self._unacked: dict[int, str] = {}  # delivery tag -> consumer name
+        self._last_tag = 0
+        self._published = 0
+        self._acked = 0
+        self._ticker = _Ticker(
+            self.actor_ref, liveness_interval, f"MemoryBroker-liveness {self.actor_urn}"
+        )
+
+    # -- lifecycle -----------------------------------------------------------
+
+    def on_start(self) -> None:
+        self._ticker.start()
+
+    def on_stop(self) -> None:
+        self._ticker.stop()
+
+    def on_failure(self, *_exc_info: Any) -> None:
+        self._ticker.stop()
+
+    def on_receive(self, message: Any) -> Any:
+        if isinstance(message, _LivenessTick):
+            self._check_liveness()
+            return None
+        return super().on_receive(message)
+
+    # -- the gateway's methods -------------------------------------------------
+
+    def declare(self) -> None:
+        """Declare the job queue and its dead-letter queue; declaring again changes nothing."""
+        self._declared = True
+
+    def publish(self, body: bytes) -> None:
+        """Queue one job at the tail; returning is the publisher confirm."""
+        self._require_declared()
+        if not isinstance(body, (bytes, bytearray, memoryview)):
+            raise TypeError(f"a job body is bytes, not {type(body).__name__}")
+        self._ready.append(_Job(bytes(body)))
+        self._published += 1
+        self._dispatch()
+
+    def consume(
+        self, consumer: str, listener: pykka.ActorRef | pykka.ActorProxy
+    ) -> None:
+        """Start delivering jobs to ``listener`` as ``on_job_delivered`` events, one unacked at a time."""
+        self._require_declared()
+        if not isinstance(consumer, str) or not consumer:
+            raise ValueError(f"a consumer name is a non-empty string, not {consumer!r}")
+        ref = _listener_ref(listener)
+        if consumer in self._consumers:
+            raise NotAllowed(f"attempt to reuse consumer tag '{consumer}'")
+        self._consumers[consumer] = _Consumer(consumer, ref)
+        self._turns.append(consumer)
+        self._dispatch()
+
+    def ack(self, consumer: str, delivery_tag: int) -> None:
+        """The consumer is done with the job: it leaves the broker."""
+        holder = self._holder(consumer, delivery_tag)
+        holder.unacked = None
+        del self._unacked[delivery_tag]
+        self._acked += 1
+        self._dispatch()
+
+    def reject(self, consumer: str, delivery_tag: int, requeue: bool = False) -> None:
+        """Give the job back: to the head of the queue, or to the dead-letter queue."""
+        holder = self._holder(consumer, delivery_tag)
+        _, job = holder.unacked  # type: ignore[misc]
+        holder.unacked = None
+        del self._unacked[delivery_tag]
+        if requeue:
+            self._ready.appendleft(_Job(job.body, redelivered=True))
+        else:
+            self._dead.append(job.body)
+        self._dispatch()
+
+    def cancel(self, consumer: str) -> None:
+        """Stop consuming; the consumer's unacked job goes back to the head of the
+        queue, marked redelivered.  Cancelling an unknown consumer changes nothing
+        (as RabbitMQ's basic.cancel)."""
+        self._drop(consumer)
+        self._dispatch()
+
+    def stats(self) -> dict:
+        return {
+            "ready": len(self._ready),
+            "unacked": len(self._unacked),
+            "dead": len(self._dead),
+            "consumers": len(self._consumers),
+            "published": self._published,
+            "acked": self._acked,
+        }
+
+    def dead_letters(self) -> list[bytes]:
+        return list(self._dead)
+
+    # -- inside ----------------------------------------------------------------
+
+    def _require_declared(self) -> None:
+        if not self._declared:
+            raise NotFound(
+                f"no queue '{self.queue}' in vhost '/' (call declare() first)"
+            )
+
+    def _holder(self, consumer: str, delivery_tag: int) -> _Consumer:
+        """The consumer that holds ``delivery_tag``, or PRECONDITION_FAILED."""
+        held_by = self._unacked.get(delivery_tag)
+        if held_by is None:
+            raise PreconditionFailed(f"unknown delivery tag {delivery_tag!r}")
+        if held_by != consumer:
+            raise PreconditionFailed(
+                f"delivery tag {delivery_tag} is held by consumer '{held_by}', not '{consumer}'"
+            )
+        return self._consumers[held_by]
+
+    def _drop(self, consumer: str) -> None:
+        gone = self._consumers.pop(consumer, None)
+        if gone is None:
+            return
+        self._turns.remove(consumer)
+        if gone.unacked is not None:
+            tag, job = gone.unacked
+            del self._unacked[tag]
+            self._ready.appendleft(_Job(job.body, redelivered=True))
+
+    def _next_idle(self) -> _Consumer | None:
+        """The first idle consumer in turn order; it moves to the back of the turns."""
+        for name in self._turns:
+            if self._consumers[name].unacked is None:
+                self._turns.remove(name)
+                self._turns.append(name)
+                return self._consumers[name]
+        return None
+
+    def _dispatch(self) -> None:
+        while self._ready:
+            target = self._next_idle()
+            if target is None:
+                return
+            job = self._ready.popleft()
+            self._last_tag += 1
+            tag = self._last_tag
+            target.unacked = (tag, job)
+            self._unacked[tag] = target.name
+            event = JobDelivered(
+                consumer=target.name,
+                delivery_tag=tag,
+                body=job.body,
+                redelivered=job.redelivered,
+            )
+            if not tell_call(target.listener, "on_job_delivered", event):
+                self._drop(target.name)  # the job goes back to the head, redelivered
+
+    def _check_liveness(self) -> None:
+        dead = [c.name for c in self._consumers.values() if not c.listener.is_alive()]
+        for name in dead:
+            self._drop(name)
+        if dead:
+            self._dispatch()

@@ -1,0 +1,138 @@
+"""Numbers of the Spread 4 client protocol (as in Spread 4.4.0's ``sp.h``)."""
+
+from __future__ import annotations
+
+# -- versions -------------------------------------------------------------
+LIB_VERSION = (4, 4, 0)  # what this client announces in its connect request
+DAEMON_VERSION = (4, 4, 0)  # what this daemon announces in its accept
+
+# -- sizes ----------------------------------------------------------------
+MAX_PRIVATE_NAME = 10  # a user's part of a private group name
+MAX_PROC_NAME = 20  # a daemon's name, NUL included
+MAX_GROUP_NAME = 32  # every name field on the wire, NUL-padded
+HEADER_SIZE = 48  # type, sender, num_groups, hint, data_len
+CONNECT_FIXED_SIZE = 5  # version (3), flags, name length
+AUTH_METHOD_SIZE = 30  # MAX_AUTH_NAME
+AUTH_METHODS_MAX = 3  # MAX_AUTH_METHODS
+AUTH_CHOICE_SIZE = AUTH_METHOD_SIZE * AUTH_METHODS_MAX  # 90
+# Spread 4's MAX_MESSAGE_BODY_LEN: 100 scatter elements of (1472 - 32) bytes.
+MAX_MESSAGE_BODY_LEN = 100 * (1472 - 32)
+# Not a Spread number: a bound on the group list of one frame, so a decoder
+# never allocates for a garbage count (1000 groups = 32000 bytes).
+MAX_GROUPS_IN_MESSAGE = 1000
+
+# -- endian marker (set = little-endian writer) ----------------------------
+ENDIAN_TYPE = 0x80000080
+
+# -- service types ----------------------------------------------------------
+UNRELIABLE_MESS = 0x00000001
+RELIABLE_MESS = 0x00000002
+FIFO_MESS = 0x00000004
+CAUSAL_MESS = 0x00000008
+AGREED_MESS = 0x00000010
+SAFE_MESS = 0x00000020
+REGULAR_MESS = 0x0000003F
+SELF_DISCARD = 0x00000040
+DROP_RECV = 0x01000000  # a receive-side flag of libspread; never on the wire
+
+REG_MEMB_MESS = 0x00001000
+TRANSITION_MESS = 0x00002000
+CAUSED_BY_JOIN = 0x00000100
+CAUSED_BY_LEAVE = 0x00000200
+CAUSED_BY_DISCONNECT = 0x00000400
+CAUSED_BY_NETWORK = 0x00000800
+MEMBERSHIP_MESS = 0x00003F00
+
+JOIN_MESS = 0x00010000
+LEAVE_MESS = 0x00020000
+KILL_MESS = 0x00040000
+GROUPS_MESS = 0x00080000
+REJECT_MESS = 0x00400000
+
+SERVICE_NAMES = {
+    "UNRELIABLE": UNRELIABLE_MESS,
+    "RELIABLE": RELIABLE_MESS,
+    "FIFO": FIFO_MESS,
+    "CAUSAL": CAUSAL_MESS,
+    "AGREED": AGREED_MESS,
+    "SAFE": SAFE_MESS,
+}
+
+FLAG_NAMES = (
+    (UNRELIABLE_MESS, "UNRELIABLE_MESS"),
+    (RELIABLE_MESS, "RELIABLE_MESS"),
+    (FIFO_MESS, "FIFO_MESS"),
+    (CAUSAL_MESS, "CAUSAL_MESS"),
+    (AGREED_MESS, "AGREED_MESS"),
+    (SAFE_MESS, "SAFE_MESS"),
+    (SELF_DISCARD, "SELF_DISCARD"),
+    (CAUSED_BY_JOIN, "CAUSED_BY_JOIN"),
+    (CAUSED_BY_LEAVE, "CAUSED_BY_LEAVE"),
+    (CAUSED_BY_DISCONNECT, "CAUSED_BY_DISCONNECT"),
+    (CAUSED_BY_NETWORK, "CAUSED_BY_NETWORK"),
+    (REG_MEMB_MESS, "REG_MEMB_MESS"),
+    (TRANSITION_MESS, "TRANSITION_MESS"),
+    (JOIN_MESS, "JOIN_MESS"),
+    (LEAVE_MESS, "LEAVE_MESS"),
+    (KILL_MESS, "KILL_MESS"),
+    (GROUPS_MESS, "GROUPS_MESS"),
+    (REJECT_MESS, "REJECT_MESS"),
+)
+
+
+def flag_names(service_type: int) -> list[str]:
+    """The names of the bits set in ``service_type`` (as the transcripts list them)."""
+    return [name for bit, name in FLAG_NAMES if service_type & bit]
+
+
+# -- session results and errors --------------------------------------------
+ACCEPT_SESSION = 1
+ILLEGAL_SPREAD = -1
+COULD_NOT_CONNECT = -2
+REJECT_QUOTA = -3
+REJECT_NO_NAME = -4
+REJECT_ILLEGAL_NAME = -5
+REJECT_NOT_UNIQUE = -6
+REJECT_VERSION = -7
+CONNECTION_CLOSED = -8
+REJECT_AUTH = -9
+ILLEGAL_SESSION = -11
+ILLEGAL_SERVICE = -12
+ILLEGAL_MESSAGE = -13
+ILLEGAL_GROUP = -14
+BUFFER_TOO_SHORT = -15
+GROUPS_TOO_SHORT = -16
+MESSAGE_TOO_LONG = -17
+NET_ERROR_ON_SESSION = -18
+
+ERROR_TEXTS = {
+    ILLEGAL_SPREAD: ("ILLEGAL_SPREAD", "the daemon address is not a valid Spread address"),
+    COULD_NOT_CONNECT: ("COULD_NOT_CONNECT", "could not connect to the Spread daemon"),
+    REJECT_QUOTA: ("REJECT_QUOTA", "the daemon has reached its limit of connections"),
+    REJECT_NO_NAME: ("REJECT_NO_NAME", "the daemon requires a private name"),
+    REJECT_ILLEGAL_NAME: (
+        "REJECT_ILLEGAL_NAME",
+        "the private name is illegal (at most 10 bytes, each above '#' and at most '~')",
+    ),
+    REJECT_NOT_UNIQUE: ("REJECT_NOT_UNIQUE", "another connection to this daemon already uses that private name"),
+    REJECT_VERSION: ("REJECT_VERSION", "the daemon does not accept this client library version"),
+    CONNECTION_CLOSED: ("CONNECTION_CLOSED", "the connection to the daemon was closed"),
+    REJECT_AUTH: ("REJECT_AUTH", "the daemon rejected the authentication"),
+    ILLEGAL_SESSION: ("ILLEGAL_SESSION", "the connection is not open"),
+    ILLEGAL_SERVICE: ("ILLEGAL_SERVICE", "the service type is not a valid one"),
+    ILLEGAL_MESSAGE: ("ILLEGAL_MESSAGE", "the message is malformed"),
+    ILLEGAL_GROUP: ("ILLEGAL_GROUP", "the group name is illegal"),
+    BUFFER_TOO_SHORT: ("BUFFER_TOO_SHORT", "the receive buffer is too short for the message"),
+    GROUPS_TOO_SHORT: ("GROUPS_TOO_SHORT", "the group array is too short for the message"),
+    MESSAGE_TOO_LONG: ("MESSAGE_TOO_LONG", f"the message is longer than {MAX_MESSAGE_BODY_LEN} bytes"),
+    NET_ERROR_ON_SESSION: ("NET_ERROR_ON_SESSION", "a network error broke the connection to the daemon"),
+}
+
+
+def error_name(code: int) -> str:
+    return ERROR_TEXTS.get(code, (f"UNKNOWN_ERROR_{code}", ""))[0]
+
+
+def error_text(code: int) -> str:
+    name, text = ERROR_TEXTS.get(code, (f"UNKNOWN_ERROR_{code}", "an unknown Spread error code"))
+    return f"{name} ({code}): {text}"
