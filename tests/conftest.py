@@ -1,12 +1,21 @@
-"""Fixtures every test can use."""
+"""Fixtures every test can use, and the dummy actors of actor tests (Mopidy's dummy backends are the model)."""
 
 from __future__ import annotations
 
 import os
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pykka
 import pytest
+
+from actors import group_messages
+from gateways.broker.memory import MemoryBroker
+from gateways.events import GroupListener
+from gateways.group.memory import MemoryGroupConnection, MemoryGroupHub
+from gateways.storage import StorageGateway
+from storage.memory import MemoryStorage
 
 ROOT = Path(__file__).resolve().parents[1]
 # The evaluation sets live in the shared folder beside the repository (CI clones
@@ -26,3 +35,107 @@ def eval_dir() -> Path:
     if not (EVAL_DIR / "dev" / "cases.jsonl").exists():
         pytest.fail(f"evaluation set not found at {EVAL_DIR} (set PHOTOMARK_EVAL_DIR)")
     return EVAL_DIR
+
+
+
+def eventually(predicate: Callable[[], object], timeout: float = 10.0, what: str = "condition") -> object:
+    """Polls until ``predicate()`` is truthy; fails the test after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(0.01)
+
+
+class GroupRecorder(GroupListener, pykka.ThreadingActor):
+    """Listens to a group and keeps every decoded payload and view, in order."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.payloads: list[dict] = []
+        self.views: list = []
+
+    def on_message_received(self, event) -> None:
+        self.payloads.append(group_messages.decode(event.message_type, event.payload))
+
+    def on_view_changed(self, event) -> None:
+        self.views.append(event)
+
+    def seen(self) -> list[dict]:
+        return list(self.payloads)
+
+    def types(self) -> list[str]:
+        return [payload["type"] for payload in self.payloads]
+
+
+class Fakes:
+    """The fake gateways of one test: storage, broker, a group hub, and a recorder in the Svc group."""
+
+    def __init__(self) -> None:
+        self.backend = MemoryStorage()
+        self.storage = StorageGateway.start(self.backend).proxy()
+        self.broker = MemoryBroker.start().proxy()
+        self.broker.declare().get()
+        self.hub = MemoryGroupHub.start().proxy()
+        self.recorder_connection = self.connection("rec")
+        self.recorder = GroupRecorder.start().proxy()
+        self.recorder_connection.subscribe(self.recorder).get()
+        self.recorder_connection.join(group_messages.SVCS_GROUP).get()
+
+    def connection(self, user: str) -> pykka.ActorProxy:
+        return MemoryGroupConnection.start(self.hub, user).proxy()
+
+    def payloads(self, kind: str | None = None) -> list[dict]:
+        return [p for p in self.recorder.seen().get() if kind is None or p["type"] == kind]
+
+
+@pytest.fixture
+def fakes() -> Fakes:
+    return Fakes()
+
+
+class JobRecorder(pykka.ThreadingActor):
+    """A broker consumer that keeps what it is handed and acks nothing unless told."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.deliveries: list = []
+
+    def on_job_delivered(self, delivery) -> None:
+        self.deliveries.append(delivery)
+
+    def seen(self) -> list:
+        return list(self.deliveries)
+
+
+def make_png(size=(64, 32), text: str = "") -> bytes:
+    import io
+
+    from PIL import Image, ImageDraw
+
+    image = Image.new("RGB", size, "white")
+    if text:
+        ImageDraw.Draw(image).text((4, 4), text, fill="black")
+    buffer = io.BytesIO()
+    image.save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+@pytest.fixture(name="eventually")
+def eventually_fixture():
+    return eventually
+
+
+@pytest.fixture
+def png() -> bytes:
+    return make_png()
+
+
+@pytest.fixture
+def job_recorder(fakes) -> pykka.ActorProxy:
+    recorder = JobRecorder.start().proxy()
+    fakes.broker.consume("recorder", recorder).get()
+    return recorder

@@ -1,0 +1,63 @@
+"""The job message a Svc publishes and a worker consumes (DESIGN.md, RabbitMQ).
+
+    {"v": 1, "id", "photo": "photos/<id>.png", "keywords": [...], "filename", "submitted_at"}
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+
+from storage import layout
+
+VERSION = 1
+
+
+class PoisonJob(ValueError):
+    """A message that is not a job this version understands: it is dead-lettered, never retried."""
+
+
+@dataclass(frozen=True)
+class Job:
+    id: str
+    photo: str
+    keywords: tuple[str, ...]
+    filename: str
+    submitted_at: float
+
+    def encode(self) -> bytes:
+        body = {"v": VERSION, **asdict(self), "keywords": list(self.keywords)}
+        return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+
+    def as_dict(self) -> dict:
+        return json.loads(self.encode())
+
+
+def decode(body: bytes) -> Job:
+    try:
+        data = json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise PoisonJob(f"job is not JSON: {error}") from None
+    if not isinstance(data, dict):
+        raise PoisonJob("job is not a JSON object")
+    if data.get("v") != VERSION:
+        raise PoisonJob(f"unknown job version {data.get('v')!r}")
+    try:
+        photo_id = layout.check_id(data["id"])
+        photo, keywords = data["photo"], data["keywords"]
+        filename, submitted_at = data.get("filename", ""), float(data.get("submitted_at", 0.0))
+    except (KeyError, TypeError, ValueError) as error:
+        raise PoisonJob(f"job lacks a valid field: {error}") from None
+    if not isinstance(photo, str) or not photo.startswith(f"photos/{photo_id}."):
+        raise PoisonJob(f"job photo {photo!r} does not belong to id {photo_id}")
+    if not isinstance(keywords, list) or not keywords or not all(isinstance(k, str) and k for k in keywords):
+        raise PoisonJob("job keywords must be a non-empty list of strings")
+    return Job(photo_id, photo, tuple(keywords), str(filename), submitted_at)
+
+
+def job_id_of(body: bytes) -> str | None:
+    """The id of a message, if it has a readable one, so a poison job can still be reported."""
+    try:
+        return layout.check_id(json.loads(body)["id"])
+    except Exception:  # noqa: BLE001 - a poison body can fail in any way
+        return None

@@ -1,0 +1,125 @@
+"""The Leader actor: acts on the pending list when this Svc is the oldest in the view.
+
+Every Svc runs one; only the one that ``leadership.is_leader`` picks acts.  The
+leader checkpoints the list to storage (so a restart of every Svc loses
+nothing), restores it from the checkpoint when it takes over, and re-publishes
+jobs pending past a timeout, giving up after a bounded number of attempts.  A
+restarted Leader actor asks the group for the current view and decides again.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+
+import pykka
+import structlog
+
+from actors import group_messages, leadership
+from actors.job import decode as decode_job
+from actors.ticker import Ticker
+from gateways.events import GroupListener, ViewChanged
+from storage import layout
+from storage.backend import ObjectNotFound
+
+log = structlog.get_logger()
+
+
+@dataclass(frozen=True)
+class LeaderSettings:
+    retry_after: float = 120.0  # seconds a job may stay pending before it is published again
+    max_attempts: int = 3
+    tick: float = 1.0  # how often the leader looks at the list
+
+
+class Leader(GroupListener, pykka.ThreadingActor):
+    def __init__(self, group: pykka.ActorProxy, pending: pykka.ActorProxy, broker: pykka.ActorProxy,
+                 storage: pykka.ActorProxy, settings: LeaderSettings = LeaderSettings(), clock=time.time) -> None:
+        super().__init__()
+        self.group, self.pending, self.broker, self.storage = group, pending, broker, storage
+        self.settings, self.clock = settings, clock
+        self.me = ""
+        self.members: tuple[str, ...] = ()
+        self.leading = False
+        self.checkpointed_version = -1
+        self.ticker: Ticker | None = None
+
+    def on_start(self) -> None:
+        self.me = self.group.private_name().get()
+        self.members = tuple(self.group.members(group_messages.SVCS_GROUP).get())
+        self._decide()
+        self.ticker = Ticker(self.actor_ref, "tick", self.settings.tick).start()
+
+    def on_stop(self) -> None:
+        if self.ticker:
+            self.ticker.stop()
+        if self.leading:
+            self.checkpoint()
+
+    def is_leading(self) -> bool:
+        return self.leading
+
+    def on_view_changed(self, event: ViewChanged) -> None:
+        if event.group == group_messages.SVCS_GROUP:
+            self.members = event.members
+            self._decide()
+
+    def _decide(self) -> None:
+        was_leading, self.leading = self.leading, leadership.is_leader(self.me, self.members)
+        if self.leading and not was_leading:
+            log.info("leader.elected", me=self.me, members=len(self.members))
+            self.restore()
+        elif was_leading and not self.leading:
+            log.info("leader.stepped_down", me=self.me)
+
+    def restore(self) -> None:
+        try:
+            saved = json.loads(self.storage.read(layout.PENDING_STATE).get())
+        except ObjectNotFound:
+            return
+        except (ValueError, TypeError) as error:
+            log.error("leader.checkpoint_unreadable", error=str(error))
+            return
+        added = self.pending.restore(saved.get("entries", [])).get()
+        log.info("leader.restored", entries=added)
+
+    def checkpoint(self) -> None:
+        version, entries = self.pending.snapshot().get()
+        if version == self.checkpointed_version:
+            return
+        data = json.dumps({"v": 1, "saved_at": self.clock(), "entries": entries}, separators=(",", ":"))
+        self.storage.write(layout.PENDING_STATE, data.encode()).get()
+        self.checkpointed_version = version
+
+    def tick(self) -> None:
+        if not self.leading:
+            return
+        now = self.clock()
+        due = self.pending.overdue(now, self.settings.retry_after, self.settings.max_attempts).get()
+        for photo_id in due.retry:
+            self._retry(photo_id, now)
+        for photo_id in due.give_up:
+            self._multicast({"type": "job.failed", "id": photo_id, "at": now,
+                             "reason": f"no worker finished the job after {self.settings.max_attempts} attempts"})
+        self.checkpoint()
+
+    def _retry(self, photo_id: str, now: float) -> None:
+        if self.storage.exists(layout.report_path(photo_id)).get():
+            self._multicast({"type": "job.done", "id": photo_id, "at": now})  # the done message was lost
+            return
+        entry = self.pending.entry(photo_id).get()
+        if entry is None:
+            return
+        try:
+            job = decode_job(json.dumps(entry.job).encode())
+        except ValueError as error:
+            self._multicast({"type": "job.failed", "id": photo_id, "at": now, "reason": f"unreadable job: {error}"})
+            return
+        self.broker.publish(job.encode()).get()
+        self._multicast({"type": "job.retry", "id": photo_id, "attempt": entry.attempts + 1, "at": now})
+        log.info("leader.retry", id=photo_id, attempt=entry.attempts + 1)
+
+    def _multicast(self, payload: dict) -> None:
+        message_type, data = group_messages.encode(payload)
+        self.group.multicast(group_messages.SVCS_GROUP, message_type, data)

@@ -1,0 +1,103 @@
+"""What a Svc accepts: checks on an upload before anything is written.
+
+``BadUpload`` maps to gRPC INVALID_ARGUMENT, ``TooLarge`` to RESOURCE_EXHAUSTED.
+"""
+
+from __future__ import annotations
+
+import io
+import warnings
+from dataclasses import dataclass
+
+from PIL import Image, ImageFile
+
+MAX_KEYWORDS = 100
+MAX_KEYWORD_LENGTH = 100
+DEFAULT_MAX_BYTES = 50 * 1024 * 1024
+DEFAULT_MAX_PIXELS = 100_000_000
+
+# Pillow format name -> extension in storage (storage/layout.py).
+EXTENSIONS = {"PNG": "png", "JPEG": "jpg", "MPO": "jpg", "GIF": "gif", "BMP": "bmp", "TIFF": "tiff", "WEBP": "webp"}
+
+
+class BadUpload(ValueError):
+    """The upload is not something a Svc can mark."""
+
+
+class TooLarge(BadUpload):
+    """The upload is over a size limit (bytes or pixels)."""
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_bytes: int = DEFAULT_MAX_BYTES
+    max_pixels: int = DEFAULT_MAX_PIXELS
+
+
+@dataclass(frozen=True)
+class ValidUpload:
+    data: bytes
+    ext: str
+    width: int
+    height: int
+    keywords: tuple[str, ...]
+    filename: str
+
+
+def check_keywords(keywords: list[str]) -> tuple[str, ...]:
+    cleaned = [" ".join(keyword.split()) for keyword in keywords]
+    if not cleaned:
+        raise BadUpload("no keywords: give at least one keyword to mark")
+    if len(cleaned) > MAX_KEYWORDS:
+        raise BadUpload(f"{len(cleaned)} keywords: at most {MAX_KEYWORDS} are allowed")
+    for keyword in cleaned:
+        if not keyword:
+            raise BadUpload("an empty keyword: every keyword needs a letter or digit")
+        if len(keyword) > MAX_KEYWORD_LENGTH:
+            raise BadUpload(f"keyword {keyword[:20]!r}... has {len(keyword)} characters: "
+                            f"at most {MAX_KEYWORD_LENGTH} are allowed")
+    return tuple(dict.fromkeys(cleaned))  # duplicates dropped, order kept
+
+
+def check_size(received: int, announced: int, limits: Limits) -> None:
+    """Called as blocks arrive, so an oversized upload is refused before it is all in memory."""
+    if received > limits.max_bytes or announced > limits.max_bytes:
+        size = max(received, announced)
+        raise TooLarge(f"photo of {size} bytes or more is over the limit of {limits.max_bytes} bytes")
+
+
+def check_photo(data: bytes, limits: Limits) -> tuple[str, int, int]:
+    """(extension, width, height) of a complete, decodable image within the limits."""
+    if not data:
+        raise BadUpload("empty upload: no photo bytes arrived")
+    check_size(len(data), 0, limits)
+    ImageFile.LOAD_TRUNCATED_IMAGES = False
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data)) as image:
+                fmt, (width, height) = image.format, image.size
+                if width * height > limits.max_pixels:
+                    raise TooLarge(f"photo of {width}x{height} pixels is over the limit of {limits.max_pixels} pixels")
+                image.load()  # decodes everything: a truncated photo fails here
+    except TooLarge:
+        raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
+        raise TooLarge(f"photo refused as a decompression bomb: {error}") from None
+    except Image.UnidentifiedImageError:
+        raise BadUpload("not an image: the bytes are no photo format this service reads") from None
+    except (OSError, SyntaxError, ValueError) as error:
+        raise BadUpload(f"broken or truncated photo: {error}") from None
+    ext = EXTENSIONS.get(fmt or "")
+    if ext is None:
+        raise BadUpload(f"unsupported photo format {fmt}: use PNG, JPEG, GIF, BMP, TIFF or WebP")
+    return ext, width, height
+
+
+def validate(data: bytes, keywords: list[str], filename: str, announced_size: int, limits: Limits) -> ValidUpload:
+    words = check_keywords(keywords)
+    if announced_size and announced_size != len(data):
+        raise BadUpload(f"truncated upload: {len(data)} bytes arrived of the {announced_size} announced")
+    ext, width, height = check_photo(data, limits)
+    name = (filename or f"photo.{ext}").replace("\\", "/").rsplit("/", 1)[-1][:255]
+    return ValidUpload(data, ext, width, height, words, name)

@@ -1,0 +1,52 @@
+"""The Uploader: stores a checked photo, announces it as pending, queues its job.
+
+Only when the broker has confirmed the job does the upload get its id; if the
+job cannot be queued, the photo is removed again and the pending entry marked
+failed, so nothing half-done is left behind a client that saw an error.
+"""
+
+from __future__ import annotations
+
+import time
+
+import pykka
+import structlog
+
+from actors import group_messages
+from actors.job import Job
+from actors.upload_validation import ValidUpload
+from storage import layout
+
+log = structlog.get_logger()
+
+
+class JobNotQueued(RuntimeError):
+    """The broker did not confirm the job."""
+
+
+class Uploader(pykka.ThreadingActor):
+    def __init__(self, storage: pykka.ActorProxy, broker: pykka.ActorProxy, group: pykka.ActorProxy,
+                 clock=time.time) -> None:
+        super().__init__()
+        self.storage, self.broker, self.group, self.clock = storage, broker, group, clock
+
+    def upload(self, upload: ValidUpload) -> str:
+        photo_id = layout.new_id()
+        job = Job(photo_id, layout.photo_path(photo_id, upload.ext), upload.keywords, upload.filename, self.clock())
+        self.storage.write(job.photo, upload.data).get()
+        self._multicast({"type": "pending.add", "id": photo_id, "job": job.as_dict(), "at": job.submitted_at})
+        try:
+            self.broker.publish(job.encode()).get()
+        except Exception as error:
+            log.error("upload.not_queued", id=photo_id, error=str(error))
+            self.storage.delete(job.photo).get()
+            self._multicast({"type": "job.failed", "id": photo_id, "reason": f"could not queue the job: {error}",
+                             "at": self.clock()})
+            raise JobNotQueued(f"the job could not be queued: {error}") from error
+        log.info("upload.accepted", id=photo_id, bytes=len(upload.data), keywords=len(upload.keywords))
+        return photo_id
+
+    def _multicast(self, payload: dict) -> None:
+        # Waited on, so the pending entry is ordered before anything a worker says about the job.
+        message_type, data = group_messages.encode(payload)
+        self.group.multicast(group_messages.SVCS_GROUP, message_type, data).get()

@@ -1,0 +1,43 @@
+from __future__ import annotations
+
+import pykka
+import pytest
+
+from actors.job import decode
+from actors.upload_validation import Limits, validate
+from actors.uploader import JobNotQueued, Uploader
+from storage import layout
+
+
+def test_upload_records_pending_then_publishes_one_job(fakes, png, job_recorder, eventually):
+    uploader = Uploader.start(fakes.storage, fakes.broker, fakes.connection("s1")).proxy()
+
+    photo_id = uploader.upload(validate(png, ["alpha", "beta gamma"], "page.png", 0, Limits())).get()
+
+    assert layout.ID_PATTERN.fullmatch(photo_id)
+    assert fakes.backend.read(layout.photo_path(photo_id, "png")) == png
+    added = eventually(lambda: fakes.payloads("pending.add"), what="pending.add")
+    assert [p["id"] for p in added] == [photo_id]
+    assert added[0]["job"]["keywords"] == ["alpha", "beta gamma"]
+    deliveries = eventually(job_recorder.seen().get, what="the job")
+    assert len(deliveries) == 1
+    job = decode(deliveries[0].body)
+    assert (job.id, job.photo, job.keywords, job.filename) == (
+        photo_id, f"photos/{photo_id}.png", ("alpha", "beta gamma"), "page.png")
+    assert fakes.broker.stats().get()["published"] == 1
+
+
+class RefusingBroker(pykka.ThreadingActor):
+    def publish(self, body: bytes) -> None:
+        raise ConnectionError("broker unreachable")
+
+
+def test_upload_whose_job_is_not_confirmed_leaves_nothing_and_reports_failed(fakes, png, eventually):
+    uploader = Uploader.start(fakes.storage, RefusingBroker.start().proxy(), fakes.connection("s1")).proxy()
+
+    with pytest.raises(JobNotQueued, match="broker unreachable"):
+        uploader.upload(validate(png, ["alpha"], "page.png", 0, Limits())).get()
+
+    assert fakes.backend.list("photos") == []
+    failed = eventually(lambda: fakes.payloads("job.failed"), what="job.failed")
+    assert "could not queue" in failed[0]["reason"]
