@@ -1,0 +1,112 @@
+"""``photomark up`` and ``photomark mark``: the embedded cluster, for a first try."""
+
+from __future__ import annotations
+
+import signal
+import threading
+from dataclasses import replace
+from pathlib import Path
+
+import click
+
+from actors.upload_validation import Limits
+from cli import output
+from cli.client_commands import download_to, keyword_option, upload_photo
+from cli.roles.config import DEFAULT_REGISTER, RegisterConfig, SvcConfig
+from cli.roles.embedded import ClusterNotStarted, EmbeddedCluster, EmbeddedConfig
+from gateways.rpc.client import STATE_NAMES, PhotoClient
+
+data_option = click.option(
+    "--data", "data_dir", envvar="PHOTOMARK_DATA", default="photomark-data", show_default=True, show_envvar=True,
+    type=click.Path(file_okay=False, path_type=Path), help="Directory where photos, marks and state are stored.")
+workers_option = click.option(
+    "--workers", envvar="PHOTOMARK_WORKERS", default=3, show_default=True, show_envvar=True,
+    type=click.IntRange(1, 64), help="Workers (each one marker) in the embedded cluster.")
+max_upload_option = click.option(
+    "--max-upload-mb", envvar="PHOTOMARK_MAX_UPLOAD_MB", default=50, show_default=True, show_envvar=True,
+    type=click.IntRange(1, 4096), help="Largest photo a Svc accepts, in MiB.")
+
+
+def _config(data_dir: Path, workers: int, max_upload_mb: int, register_listen: str = "127.0.0.1:0",
+            svc_listen: str = "127.0.0.1:0") -> EmbeddedConfig:
+    limits = Limits(max_bytes=max_upload_mb * 1024 * 1024)
+    return EmbeddedConfig(data_dir=data_dir, register=RegisterConfig(listen=register_listen),
+                          svc=replace(SvcConfig(listen=svc_listen), limits=limits), workers=workers)
+
+
+@click.command()
+@data_option
+@workers_option
+@max_upload_option
+@click.option("--listen", envvar="PHOTOMARK_REGISTER_LISTEN", default=DEFAULT_REGISTER, show_default=True,
+              show_envvar=True, help="ip:port the embedded Register listens on.")
+@click.option("--svc-listen", envvar="PHOTOMARK_SVC_LISTEN", default="127.0.0.1:0", show_default=True,
+              show_envvar=True, help="ip:port the embedded Svc listens on (port 0: any free port).")
+def up(data_dir, workers, max_upload_mb, listen, svc_listen) -> None:
+    """Run a whole cluster in this process until Ctrl-C: a Register, one Svc and workers.
+
+    Uses an in-memory broker and group and stores under --data.  Then, from another
+    terminal: photomark upload PHOTO -w WORD --register <the address printed>.
+    """
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    cluster = EmbeddedCluster(_config(data_dir, workers, max_upload_mb, listen, svc_listen)).start()
+    try:
+        try:
+            output.echo(f"register listening on {cluster.register_address}")
+        except ClusterNotStarted as error:
+            stop.set()
+            output.console.print(f"[bold red]error:[/] the embedded cluster did not start: {error}", soft_wrap=True)
+            cluster.escalated.set()
+        output.echo(f"svc listening on {cluster.svc_address}")
+        output.echo(f"storage in {data_dir.resolve()}; stop with Ctrl-C")
+        while not stop.is_set() and not cluster.escalated.is_set():
+            stop.wait(0.5)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        output.console.print("stopping...")
+        cluster.stop()
+    if cluster.escalated.is_set():
+        output.fail(f"the cluster gave up: {cluster.reason}")
+
+
+@click.command()
+@click.argument("photo", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@keyword_option
+@click.option("-o", "--output", "out", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Where to write the marked photo [default: PHOTO_marks.png beside the photo].")
+@click.option("--report", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Also write the JSON report (counts, boxes, what OCR read) to this file.")
+@click.option("--timeout", type=float, default=600, show_default=True, metavar="SECONDS",
+              help="How long to wait for the photo to be marked.")
+@data_option
+@workers_option
+@max_upload_option
+def mark(photo: Path, keywords, out, report, timeout, data_dir, workers, max_upload_mb) -> None:
+    """Mark KEYWORDS on PHOTO in one go: start the embedded cluster, upload, wait, download, stop."""
+    out = out or photo.with_name(f"{photo.stem}_marks.png")
+    with EmbeddedCluster(_config(data_dir, workers, max_upload_mb)) as cluster:
+        try:
+            register_address = cluster.register_address
+        except ClusterNotStarted as error:
+            output.fail(f"the embedded cluster did not start: {error}")
+        with output.rpc_errors("finding a Svc"):
+            client = PhotoClient.via_register(register_address, wait=30)
+        try:
+            photo_id = upload_photo(client, photo, keywords)
+            with output.rpc_errors(f"waiting for {photo_id}"):
+                reply = client.wait(photo_id, timeout)
+            state = STATE_NAMES[reply.state]
+            if state != "READY":
+                output.fail(f"{photo} was not marked: {state} {reply.message}",
+                            output.EXIT_NOT_READY if state == "PROCESSING" else output.EXIT_ERROR)
+            download_to(client, photo_id, out)
+            if report:
+                download_to(client, photo_id, report, report=True)
+        finally:
+            client.close()
+    output.stdout.print(output.counts_table([(c.keyword, c.count) for c in reply.counts]))
+    output.echo(f"marked photo: {out}")
+    if report:
+        output.echo(f"report: {report}")

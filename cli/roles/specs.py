@@ -1,0 +1,101 @@
+"""What runs in each role, in start order: one place per role.
+
+Each function returns the child specs of that role's supervisor.  The
+outside-world gateways (storage backend, broker, group connection) come in as
+factories, so the embedded cluster passes fakes and the lab passes real ones,
+and the actors cannot tell them apart.  A gateway shared by several roles of one
+process (the embedded cluster's in-memory broker) comes in ``shared`` instead: the
+role's actors see it like a sibling, but the role does not own or stop it.  Order: gateways, then the actors that use
+them, then the servers and the group membership that let the world in.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+
+import pykka
+
+from actors.announcer import Announcer
+from actors.directory import Directory
+from actors.group_messages import SVCS_GROUP
+from actors.leader import Leader
+from actors.marker import Marker
+from actors.membership import Membership
+from actors.notifier import Notifier
+from actors.pending import PendingList
+from actors.supervisor import ChildSpec
+from actors.uploader import Uploader
+from cli.roles.config import RegisterConfig, SvcConfig, WorkerConfig
+from gateways.rpc.servers import photo_server, register_server
+from gateways.storage import StorageGateway
+from storage.backend import Storage
+
+Siblings = Mapping[str, pykka.ActorProxy]
+GatewayFactory = Callable[[Siblings], pykka.ActorRef]
+
+
+def _child(name: str, start: Callable[[Siblings], pykka.ActorRef], shared: Siblings) -> ChildSpec:
+    return ChildSpec(name, lambda siblings: start({**shared, **siblings}))
+
+
+def _subscribed(name: str, start: Callable[[Siblings], pykka.ActorRef], shared: Siblings) -> ChildSpec:
+    """A spec whose actor hears the group's events from the moment it starts."""
+
+    def start_and_subscribe(siblings: Siblings) -> pykka.ActorRef:
+        ref = start(siblings)
+        siblings["group"].subscribe(ref).get()
+        return ref
+
+    return _child(name, start_and_subscribe, shared)
+
+
+def _gateway(name: str, factory: GatewayFactory | None, shared: Siblings) -> list[ChildSpec]:
+    if factory is None:
+        if name not in shared:
+            raise ValueError(f"the {name} gateway is neither started by the role nor shared with it")
+        return []
+    return [_child(name, factory, shared)]
+
+
+def register_specs(config: RegisterConfig, group: GatewayFactory, shared: Siblings = {}) -> list[ChildSpec]:
+    return [
+        _child("group", group, shared),
+        _subscribed("directory", lambda s: Directory.start(), shared),
+        _child("server", lambda s: register_server(config.listen, s["directory"]), shared),
+        _child("membership", lambda s: Membership.start(s["group"], [SVCS_GROUP]), shared),
+    ]
+
+
+def svc_specs(config: SvcConfig, storage: Callable[[], Storage], group: GatewayFactory,
+              broker: GatewayFactory | None = None, shared: Siblings = {}) -> list[ChildSpec]:
+    return [
+        _child("storage", lambda s: StorageGateway.start(storage()), shared),
+        *_gateway("broker", broker, shared),
+        _child("group", group, shared),
+        _child("notifier", lambda s: Notifier.start(), shared),
+        _subscribed("pending", lambda s: PendingList.start([s["notifier"]]), shared),
+        _subscribed("leader", lambda s: Leader.start(s["group"], s["pending"], s["broker"], s["storage"],
+                                                     config.leader), shared),
+        _child("uploader", lambda s: Uploader.start(s["storage"], s["broker"], s["group"]), shared),
+        _child("server", lambda s: photo_server(config.listen, s["uploader"], s["pending"], s["notifier"],
+                                                s["storage"], config.limits), shared),
+        _child("membership", lambda s: Membership.start(s["group"], [SVCS_GROUP]), shared),
+        _subscribed("announcer", lambda s: Announcer.start(s["group"], s["pending"], config.announced_ip(),
+                                                           s["server"].port().get(), config.announce_interval),
+                    shared),
+    ]
+
+
+def worker_specs(config: WorkerConfig, name: str, storage: Callable[[], Storage], group: GatewayFactory,
+                 broker: GatewayFactory | None = None, shared: Siblings = {}) -> list[ChildSpec]:
+    specs = [
+        _child("storage", lambda s: StorageGateway.start(storage()), shared),
+        *_gateway("broker", broker, shared),
+        _child("group", group, shared),
+    ]
+    for number in range(1, config.concurrency + 1):
+        consumer = f"{name}-{number}"
+        specs.append(_child(f"marker-{number}",
+                            lambda s, consumer=consumer: Marker.start(consumer, s["broker"], s["group"], s["storage"]),
+                            shared))
+    return specs
