@@ -1,0 +1,202 @@
+"""The group gateway on a real Spread (or Spread-compatible) daemon.
+
+``SpreadGroupConnection`` owns one Spread client connection.  Its actor thread
+sends (join, leave, multicast); a reader thread receives and tells listeners
+domain events (``ViewChanged``, ``MessageReceived``), never Spread frames.
+When the daemon goes away the reader tells every listener it is out of its
+groups (cause ``"network"``, no members), reconnects with backoff, and rejoins;
+the rejoin brings ordinary join views.  A multicast while the connection is
+down raises ``SpreadConnectionError`` (a sender must know its message is lost).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Sequence
+
+import pykka
+
+from actors.messaging import tell_call
+from gateways.events import MessageReceived, ViewChanged
+from gateways.spread.client import SpreadClient
+from gateways.spread.errors import SpreadConnectionError, SpreadError
+from gateways.spread.messages import Message
+
+log = logging.getLogger(__name__)
+
+RECONNECT_DELAYS = (0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0)  # then 5 s between attempts
+
+
+def events_of(message: Message, me: str, joined: set[str]) -> list[ViewChanged | MessageReceived]:
+    """What one received Spread message means to listeners (a pure function)."""
+    if message.is_reject:
+        log.warning("spread daemon rejected a request: %s to %s", message.service_type, message.groups)
+        return []
+    if message.is_reg_memb:
+        changed = message.membership.changed_member if message.membership else ""
+        return [ViewChanged(message.sender, tuple(sorted(message.groups)), message.cause, (changed,) if changed else (), me)]
+    if message.is_self_leave:
+        return [ViewChanged(message.sender, (), "leave", (me,), me)]
+    if message.is_membership:  # a transitional view: the next regular view says it all
+        return []
+    if message.is_regular:
+        ours = [g for g in message.groups if g in joined]
+        group = ours[0] if ours else (message.groups[0] if message.groups else me)
+        return [MessageReceived(group, message.sender, message.mess_type, message.data, me)]
+    return []
+
+
+class SpreadGroupConnection(pykka.ThreadingActor):
+    def __init__(self, address: str, user: str, reconnect_delays: Sequence[float] = RECONNECT_DELAYS) -> None:
+        super().__init__()
+        self._address = address
+        self._user = user
+        self._delays = tuple(reconnect_delays)
+        self._lock = threading.Lock()
+        self._client = SpreadClient()
+        self._me = self._client.connect(address, user)
+        self._groups: set[str] = set()
+        self._listeners: list[pykka.ActorRef] = []
+        self._waiting: list[ViewChanged | MessageReceived] = []  # arrived while nobody listened
+        self._views: dict[str, tuple[str, ...]] = {}  # the last view of each group
+        self._stopping = threading.Event()
+        self._reader = threading.Thread(target=self._read_loop, name=f"spread-reader {self._me}", daemon=True)
+
+    # -- actor life ------------------------------------------------------------
+    def on_start(self) -> None:
+        self._reader.start()
+
+    def on_stop(self) -> None:
+        self.disconnect()
+
+    # -- the messages it accepts ---------------------------------------------------
+    def private_name(self) -> str:
+        return self._me
+
+    def members(self, group: str) -> tuple[str, ...]:
+        """The members in the last view of ``group`` received (empty if not joined)."""
+        with self._lock:
+            return self._views.get(group, ())
+
+    def subscribe(self, listener: pykka.ActorRef | pykka.ActorProxy) -> None:
+        """Tell ``listener`` every view and message from now on; what arrived while
+        nobody listened goes to the first listener."""
+        ref = listener.actor_ref if isinstance(listener, pykka.ActorProxy) else listener
+        if not isinstance(ref, pykka.ActorRef):
+            raise TypeError(f"a listener is an ActorRef or ActorProxy, not {type(listener).__name__}")
+        with self._lock:
+            if ref in self._listeners:
+                return
+            self._listeners.append(ref)
+            waiting, self._waiting = self._waiting, []
+        for event in waiting:
+            self._tell(event)
+
+    def join(self, group: str) -> None:
+        with self._lock:
+            self._groups.add(group)
+            client = self._client
+        try:
+            client.join(group)
+        except SpreadConnectionError:
+            pass  # the reader reconnects and rejoins every group in self._groups
+
+    def leave(self, group: str) -> None:
+        with self._lock:
+            self._groups.discard(group)
+            client = self._client
+        try:
+            client.leave(group)
+        except SpreadConnectionError:
+            pass  # not rejoined after the reconnect
+
+    def multicast(
+        self, group: str, message_type: int, payload: bytes, service: str = "AGREED", self_discard: bool = False
+    ) -> None:
+        with self._lock:
+            client = self._client
+        client.multicast([group], service, message_type, payload, self_discard)
+
+    def disconnect(self) -> None:
+        self._stopping.set()
+        with self._lock:
+            client = self._client
+            self._groups.clear()
+        client.disconnect()
+        if self._reader.is_alive() and threading.current_thread() is not self._reader:
+            self._reader.join(5)
+
+    # -- the reader thread --------------------------------------------------------------
+    def _read_loop(self) -> None:
+        while not self._stopping.is_set():
+            with self._lock:
+                client = self._client
+            try:
+                message = client.receive(timeout=0.2)
+            except TimeoutError:
+                continue
+            except SpreadError as exc:
+                if self._stopping.is_set():
+                    return
+                log.warning("spread connection %s lost: %s", self._me, exc)
+                self._lost()
+                self._reconnect()
+                continue
+            with self._lock:
+                joined = set(self._groups)
+            for event in events_of(message, self._me, joined):
+                self._tell(event)
+
+    def _tell(self, event: ViewChanged | MessageReceived) -> None:
+        method = "on_view_changed" if isinstance(event, ViewChanged) else "on_message_received"
+        with self._lock:
+            if isinstance(event, ViewChanged):
+                if event.members:
+                    self._views[event.group] = event.members
+                else:
+                    self._views.pop(event.group, None)
+            if not self._listeners:
+                self._waiting.append(event)
+                return
+            listeners = list(self._listeners)
+        for listener in listeners:
+            if not tell_call(listener, method, event):
+                with self._lock:  # a listener that died hears nothing more
+                    if listener in self._listeners:
+                        self._listeners.remove(listener)
+
+    def _lost(self) -> None:
+        with self._lock:
+            groups = sorted(self._groups)
+            self._client.close_abruptly()
+        for group in groups:
+            self._tell(ViewChanged(group, (), "network", (self._me,), self._me))
+
+    def _reconnect(self) -> None:
+        attempt = 0
+        while not self._stopping.is_set():
+            delay = self._delays[min(attempt, len(self._delays) - 1)] if self._delays else 1.0
+            if self._stopping.wait(delay):
+                return
+            attempt += 1
+            client = SpreadClient()
+            try:
+                me = client.connect(self._address, self._user, timeout=5)
+            except SpreadError as exc:  # refused (SpreadRejected) or unreachable
+                log.info("spread reconnect %d to %s failed: %s", attempt, self._address, exc)
+                continue
+            with self._lock:
+                if self._stopping.is_set():
+                    client.disconnect()
+                    return
+                self._client, self._me = client, me
+                groups = sorted(self._groups)
+            try:
+                for group in groups:
+                    client.join(group)
+            except SpreadConnectionError:
+                client.close_abruptly()
+                continue  # lost again at once: try again
+            log.info("spread connection %s back after %d attempts, rejoined %s", me, attempt, groups)
+            return

@@ -1,0 +1,488 @@
+"""A single-host, Spread-compatible daemon (the Spread 4 client protocol over TCP).
+
+One daemon, no peers: every client connects to it, so one lock gives one total
+order of everything it delivers.  Each session has a reader thread (handshake,
+then requests) and a writer thread draining its own bounded queue; a change
+of state (join, leave, disconnect, a multicast) and the queueing of every frame
+it causes happen under the one lock, so every member sees views and messages in
+the same order.  That is what AGREED and SAFE promise on one host.
+
+What it does, as the real Spread 4.4.0 daemon does (see ../shared/spread/):
+
+* the handshake: reject byte for a bad version (-7), an illegal name (-5) or a
+  name in use (-6), auth list ``"NULL "``, the accept with ``#<user>#<daemon>``;
+  an empty name gets ``r<random>-<fd>``;
+* JOIN / LEAVE / KILL, open-group sends by non-members, sends to private
+  groups, one copy per recipient of a multi-group message, SELF_DISCARD;
+* REG_MEMB_MESS to every member that asked for membership messages: members
+  sorted by name, group id (proc id, membership time, per-group index), one
+  vs-set holding the member that changed; the leaver's bare self-leave; a
+  client that vanishes (FIN, RST, or a graceful disconnect while in groups)
+  gives CAUSED_BY_DISCONNECT;
+* regular messages relayed unchanged but for the header's byte order (the
+  daemon's, little-endian) and the hint, passed through in the sender's order.
+
+What it adds, as its own choices:
+
+* a JOIN or LEAVE of an illegal group name comes back as REJECT_MESS;
+* a frame that does not decode, a body over MAX_MESSAGE_BODY_LEN, or an
+  unknown request disconnects that client (others are not affected);
+* a client whose queue of undelivered bytes passes ``max_queue_bytes`` is
+  disconnected (a slow reader never blocks the others).
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import random
+import signal
+import socket
+import threading
+import time
+from dataclasses import dataclass, field, replace
+from typing import Self
+
+from gateways.spread.constants import (
+    AUTH_CHOICE_SIZE,
+    CAUSED_BY_DISCONNECT,
+    CAUSED_BY_JOIN,
+    CAUSED_BY_LEAVE,
+    CONNECT_FIXED_SIZE,
+    DAEMON_VERSION,
+    JOIN_MESS,
+    KILL_MESS,
+    LEAVE_MESS,
+    MEMBERSHIP_MESS,
+    REGULAR_MESS,
+    REJECT_AUTH,
+    REJECT_ILLEGAL_NAME,
+    REJECT_NOT_UNIQUE,
+    REJECT_QUOTA,
+    REJECT_VERSION,
+    SELF_DISCARD,
+)
+from gateways.spread.errors import SpreadError
+from gateways.spread.handshake import (
+    Accept,
+    AuthList,
+    decode_auth_choice,
+    decode_connect,
+    encode_reject,
+)
+from gateways.spread.messages import (
+    LITTLE,
+    GroupId,
+    Message,
+    encode_name,
+    membership_message,
+    reject_message,
+    self_leave_message,
+)
+from gateways.spread.names import (
+    legal_daemon_name,
+    legal_group_name,
+    legal_private_name,
+    private_group,
+)
+from gateways.spread.stream import FrameReader
+
+log = logging.getLogger(__name__)
+
+__all__ = ["SpreadDaemon", "accepts_version", "main"]
+
+
+def accepts_version(version: tuple[int, int, int]) -> bool:
+    """Client libraries 3.15 and later of the 3 series, and the 4 series."""
+    major, minor, _ = version
+    return major == 4 or (major == 3 and minor >= 15)
+
+
+def default_daemon_name() -> str:
+    name = socket.gethostname().split(".")[0][:19] or "localhost"
+    return name if legal_daemon_name(name) else "localhost"
+
+
+def proc_id_of(host: str) -> int:
+    """The daemon's IPv4 address as a number (127.0.0.1 for a wildcard or unresolvable host)."""
+    try:
+        ip = socket.gethostbyname(host)
+    except OSError:
+        ip = "127.0.0.1"
+    if ip == "0.0.0.0":
+        ip = "127.0.0.1"
+    return int.from_bytes(socket.inet_aton(ip), "big")
+
+
+@dataclass
+class Group:
+    members: set[str] = field(default_factory=set)
+    index: int = 0
+
+
+class Session:
+    """One accepted client: its name, groups, and the queue its writer thread drains."""
+
+    def __init__(self, sock: socket.socket, name: str, membership: bool, daemon: SpreadDaemon) -> None:
+        self.sock = sock
+        self.name = name
+        self.membership = membership
+        self.groups: set[str] = set()
+        self.closed = False
+        self._daemon = daemon
+        self._queue: collections.deque[bytes] = collections.deque()
+        self.queued_bytes = 0
+        self._cond = threading.Condition()
+        self.writer = threading.Thread(target=self._write, name=f"spread-writer {name}", daemon=True)
+
+    def enqueue(self, frame: bytes) -> bool:
+        """Queue a frame; False when the queue bound is passed (the caller then kills the session)."""
+        with self._cond:
+            if self.closed:
+                return True
+            self._queue.append(frame)
+            self.queued_bytes += len(frame)
+            self._cond.notify()
+            return self.queued_bytes <= self._daemon.max_queue_bytes
+
+    def close(self) -> None:
+        with self._cond:
+            self.closed = True
+            self._queue.clear()
+            self._cond.notify()
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+
+    def _write(self) -> None:
+        while True:
+            with self._cond:
+                while not self._queue and not self.closed:
+                    self._cond.wait()
+                if self.closed:
+                    return
+                batch = b"".join(self._queue)
+                self._queue.clear()
+                self.queued_bytes = 0
+            try:
+                self.sock.sendall(batch)
+            except OSError:
+                self._daemon._vanished(self)
+                return
+
+
+class SpreadDaemon:
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 4803,
+        name: str | None = None,
+        *,
+        max_queue_bytes: int = 8 << 20,
+        max_sessions: int = 1000,
+        handshake_timeout: float = 10.0,
+    ) -> None:
+        self.host = host
+        self.requested_port = port
+        self.name = name or default_daemon_name()
+        if not legal_daemon_name(self.name):
+            raise ValueError(f"daemon name {self.name!r}: 1..19 bytes, each above '#' and at most '~'")
+        self.max_queue_bytes = max_queue_bytes
+        self.max_sessions = max_sessions
+        self.handshake_timeout = handshake_timeout
+        self.port = port
+        self._lock = threading.RLock()
+        self._sessions: dict[str, Session] = {}
+        self._reserved: set[str] = set()
+        self._groups: dict[str, Group] = {}
+        self._doomed: list[Session] = []
+        self._listener: socket.socket | None = None
+        self._stopping = threading.Event()
+        self._threads: set[threading.Thread] = set()
+        self._acceptor: threading.Thread | None = None
+        self.memb_time = int(time.time())
+        self.proc_id = proc_id_of(host)
+
+    # -- life ---------------------------------------------------------------------
+    @property
+    def address(self) -> str:
+        return f"{self.port}@{self.host}"
+
+    def start(self) -> SpreadDaemon:
+        listener = socket.create_server((self.host, self.requested_port), reuse_port=False, backlog=128)
+        listener.settimeout(0.2)
+        self._listener = listener
+        self.port = listener.getsockname()[1]
+        self.memb_time = int(time.time())
+        self._acceptor = threading.Thread(target=self._accept_loop, name=f"spread-daemon {self.address}", daemon=True)
+        self._acceptor.start()
+        log.info("spread daemon %s listening on %s", self.name, self.address)
+        return self
+
+    def stop(self) -> None:
+        self._stopping.set()
+        if self._acceptor is not None:
+            self._acceptor.join(5)
+        with self._lock:
+            sessions = list(self._sessions.values())
+            self._sessions.clear()
+            self._groups.clear()
+        for s in sessions:
+            s.close()
+        for t in list(self._threads):
+            t.join(5)
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    # -- what tests may look at -------------------------------------------------------
+    def members(self, group: str) -> list[str]:
+        with self._lock:
+            g = self._groups.get(group)
+            return sorted(g.members) if g else []
+
+    def session_names(self) -> list[str]:
+        with self._lock:
+            return sorted(self._sessions)
+
+    # -- connections ----------------------------------------------------------------------
+    def _accept_loop(self) -> None:
+        listener = self._listener
+        assert listener is not None
+        try:
+            while not self._stopping.is_set():
+                try:
+                    sock, _ = listener.accept()
+                except TimeoutError:
+                    continue
+                except OSError:
+                    if self._stopping.is_set():
+                        return
+                    time.sleep(0.05)
+                    continue
+                t = threading.Thread(target=self._serve, args=(sock,), name="spread-session", daemon=True)
+                with self._lock:
+                    self._threads.add(t)
+                t.start()
+        finally:
+            listener.close()
+
+    def _serve(self, sock: socket.socket) -> None:
+        session = None
+        try:
+            sock.settimeout(None)
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            reader = FrameReader(sock)
+            session = self._handshake(sock, reader)
+            if session is None:
+                return
+            while not session.closed:
+                try:
+                    message = reader.read_message()
+                except SpreadError as exc:  # EOF, reset, or a malformed frame
+                    if not session.closed:
+                        log.info("spread session %s ends: %s", session.name, exc)
+                    break
+                with self._lock:
+                    if session.closed:
+                        break
+                    self._dispatch(session, message)
+                    self._reap()
+        except Exception:  # a bug must not take the daemon down with it
+            log.exception("spread session failed")
+        finally:
+            if session is not None:
+                self._vanished(session)
+                session.writer.join(5)
+            sock.close()
+            with self._lock:
+                self._threads.discard(threading.current_thread())
+
+    def _handshake(self, sock: socket.socket, reader: FrameReader) -> Session | None:
+        timeout = self.handshake_timeout
+        reserved = None
+        try:
+            fixed = reader.read_exact(CONNECT_FIXED_SIZE, timeout)
+            request = decode_connect(fixed + reader.read_exact(fixed[4], timeout))
+            raw = request.name
+            code = 0
+            with self._lock:
+                if not accepts_version(request.version):
+                    code = REJECT_VERSION
+                elif not legal_private_name(raw):
+                    code = REJECT_ILLEGAL_NAME
+                elif len(self._sessions) + len(self._reserved) >= self.max_sessions:
+                    code = REJECT_QUOTA
+                else:
+                    user = raw.decode("ascii") if raw else self._invent_user(sock)
+                    name = private_group(user, self.name)
+                    if name in self._sessions or name in self._reserved:
+                        code = REJECT_NOT_UNIQUE
+                    else:
+                        self._reserved.add(name)
+                        reserved = name
+            if code:
+                sock.sendall(encode_reject(code))
+                return None
+            sock.sendall(AuthList(("NULL",)).encode())
+            choice = decode_auth_choice(reader.read_exact(AUTH_CHOICE_SIZE, timeout))
+            if choice.methods != (b"NULL",):
+                sock.sendall(encode_reject(REJECT_AUTH))
+                return None
+            with self._lock:
+                self._reserved.discard(name)
+                reserved = None
+                session = Session(sock, name, request.membership, self)
+                self._sessions[name] = session
+                session.enqueue(Accept(name, DAEMON_VERSION).encode())
+                session.writer.start()
+            return session
+        except (SpreadError, TimeoutError, OSError) as exc:
+            log.info("spread handshake failed: %s", exc)
+            return None
+        finally:
+            if reserved is not None:
+                with self._lock:
+                    self._reserved.discard(reserved)
+
+    def _invent_user(self, sock: socket.socket) -> str:
+        while True:
+            user = f"r{random.randint(0, 9998)}-{sock.fileno()}"[:10]
+            name = private_group(user, self.name)
+            if name not in self._sessions and name not in self._reserved:
+                return user
+
+    # -- requests (under the lock) ------------------------------------------------------------
+    def _dispatch(self, session: Session, m: Message) -> None:
+        kind = m.service_type
+        if kind & KILL_MESS:
+            self._disconnect(session)
+        elif kind & JOIN_MESS:
+            self._join(session, m)
+        elif kind & LEAVE_MESS:
+            self._leave(session, m)
+        elif kind & REGULAR_MESS and not kind & MEMBERSHIP_MESS:
+            self._multicast(session, m)
+        else:
+            log.info("spread session %s sent service type %#x; disconnecting it", session.name, kind)
+            self._disconnect(session)
+
+    def _target_group(self, session: Session, m: Message) -> str | None:
+        raw = m.group_fields[0].split(b"\0", 1)[0] if m.group_fields else b""
+        if len(m.groups) != 1 or not legal_group_name(raw):
+            self._send(session, self._relayed(session, reject_message(m)))
+            return None
+        return m.groups[0]
+
+    def _join(self, session: Session, m: Message) -> None:
+        name = self._target_group(session, m)
+        if name is None or name in session.groups:
+            return
+        group = self._groups.setdefault(name, Group())
+        group.members.add(session.name)
+        group.index += 1
+        session.groups.add(name)
+        self._announce(name, group, CAUSED_BY_JOIN, session.name)
+
+    def _leave(self, session: Session, m: Message) -> None:
+        name = self._target_group(session, m)
+        if name is None or name not in session.groups:
+            return
+        if session.membership:
+            self._send(session, self_leave_message(name).encode())
+        self._remove(session, name, CAUSED_BY_LEAVE)
+
+    def _remove(self, session: Session, name: str, cause: int) -> None:
+        session.groups.discard(name)
+        group = self._groups[name]
+        group.members.discard(session.name)
+        group.index += 1
+        if group.members:
+            self._announce(name, group, cause, session.name)
+        else:
+            del self._groups[name]
+
+    def _disconnect(self, session: Session) -> None:
+        if self._sessions.get(session.name) is not session:
+            session.close()
+            return
+        del self._sessions[session.name]
+        session.close()
+        for name in sorted(session.groups):
+            self._remove(session, name, CAUSED_BY_DISCONNECT)
+
+    def _announce(self, name: str, group: Group, cause: int, changed: str) -> None:
+        members = sorted(group.members)
+        gid = GroupId(self.proc_id, self.memb_time, group.index)
+        frame = membership_message(name, members, cause, gid, changed).encode()
+        for member in members:
+            s = self._sessions[member]
+            if s.membership:
+                self._send(s, frame)
+
+    def _multicast(self, session: Session, m: Message) -> None:
+        frame = self._relayed(session, m)
+        recipients: dict[str, Session] = {}
+        for name in m.groups:
+            if name.startswith("#"):
+                s = self._sessions.get(name)
+                if s is not None:
+                    recipients.setdefault(s.name, s)
+            elif name in self._groups:
+                for member in sorted(self._groups[name].members):
+                    recipients.setdefault(member, self._sessions[member])
+        if m.service_type & SELF_DISCARD:
+            recipients.pop(session.name, None)
+        for s in recipients.values():
+            self._send(s, frame)
+
+    def _relayed(self, session: Session, m: Message) -> bytes:
+        """The frame as delivered: daemon byte order, the session's own name, the hint untouched."""
+        hint_order = m.hint_byte_order or m.byte_order
+        return replace(
+            m,
+            byte_order=LITTLE,
+            hint_byte_order=None if hint_order == LITTLE else hint_order,
+            sender_field=encode_name(session.name),
+        ).encode()
+
+    def _send(self, session: Session, frame: bytes) -> None:
+        if not session.enqueue(frame):
+            log.warning("spread session %s is too slow (%d bytes queued); disconnecting it", session.name, session.queued_bytes)
+            self._doomed.append(session)
+
+    def _reap(self) -> None:
+        while self._doomed:
+            self._disconnect(self._doomed.pop())
+
+    def _vanished(self, session: Session) -> None:
+        """The connection broke (EOF, reset, a failed send): as a disconnect."""
+        with self._lock:
+            self._disconnect(session)
+            self._reap()
+
+
+def main(host: str = "127.0.0.1", port: int = 4803, name: str | None = None) -> None:
+    """Run a daemon until interrupted (SIGINT or SIGTERM)."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    daemon = SpreadDaemon(host, port, name).start()
+    done = threading.Event()
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, lambda *_: done.set())
+    try:
+        while not done.wait(0.5):
+            pass
+    except KeyboardInterrupt:
+        pass
+    finally:
+        daemon.stop()
+
+
+if __name__ == "__main__":
+    import sys
+
+    main(*(sys.argv[1:2] or ["127.0.0.1"]), *(int(a) for a in sys.argv[2:3]), *sys.argv[3:4])
