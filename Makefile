@@ -6,7 +6,16 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMPS := .stamps
-APT_PACKAGES := tesseract-ocr tesseract-ocr-eng fonts-dejavu-core
+# What the demo needs, and what the tests need on top (the real servers they start).
+APT_DEMO := tesseract-ocr tesseract-ocr-eng fonts-dejavu-core
+APT_TEST := $(APT_DEMO) rabbitmq-server
+# Installs the Debian packages among $(1) that are not installed yet.
+apt_install = missing=$$(for p in $(1); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || echo $$p; done); \
+	$(PYTHON) -c 'import ensurepip, venv' 2>/dev/null || missing="$$missing python3-venv"; \
+	if [ -n "$$(echo $$missing)" ]; then \
+	  echo "installing system packages:" $$missing; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
 SAMPLE := samples/release-notes.png
 
 .PHONY: help demo test unit integration e2e protos protos-check bench clean system-deps venv
@@ -14,14 +23,14 @@ SAMPLE := samples/release-notes.png
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
 
-demo: venv  ## install what is missing, then mark the bundled sample photo on the embedded cluster
+demo: $(STAMPS)/system-demo venv  ## install what is missing, then mark the bundled sample photo on the embedded cluster
 	$(BIN)/photomark mark $(SAMPLE) -w photomark -w keywords -w "marked photo" -w absent --report samples/release-notes_marks.json
 	@echo "marked photo: samples/release-notes_marks.png"
 
-test: venv  ## install what is missing, then run every test
+test: $(STAMPS)/system-test venv  ## install what is missing, then run every test (starting the servers it needs)
 	$(BIN)/python -m pytest -q
 
-unit: venv  ## the fast tests only (no OCR, no subprocesses)
+unit: $(STAMPS)/system-demo venv  ## the fast tests only (no OCR, no subprocesses)
 	$(BIN)/python -m pytest -q -m "not integration and not e2e"
 
 protos: venv  ## regenerate the gRPC modules from protos/*.proto
@@ -31,21 +40,19 @@ bench: venv  ## run the benchmarks (prints ratios against baselines measured in 
 	$(BIN)/python bench/overhead.py
 	$(BIN)/python bench/quality.py
 
-venv: $(STAMPS)/system $(STAMPS)/venv
+venv: $(STAMPS)/venv
 
-$(STAMPS)/system:
+$(STAMPS)/system-demo:
 	@mkdir -p $(STAMPS)
-	@missing=""; \
-	command -v tesseract >/dev/null || missing="$(APT_PACKAGES)"; \
-	[ -n "$$missing" ] || tesseract --list-langs 2>/dev/null | grep -qx eng || missing="$(APT_PACKAGES)"; \
-	$(PYTHON) -c 'import ensurepip, venv' 2>/dev/null || missing="$$missing python3-venv"; \
-	if [ -n "$$missing" ]; then \
-	  echo "installing system packages: $$missing"; \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
-	fi
+	@$(call apt_install,$(APT_DEMO))
 	@touch $@
 
-$(STAMPS)/venv: setup.cfg pyproject.toml
+$(STAMPS)/system-test:
+	@mkdir -p $(STAMPS)
+	@$(call apt_install,$(APT_TEST))
+	@touch $@
+
+$(STAMPS)/venv: setup.cfg pyproject.toml | $(STAMPS)/system-demo
 	@mkdir -p $(STAMPS)
 	[ -x $(BIN)/python ] || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
