@@ -28,3 +28,5 @@ def configure(level: str = "info", json_output: bool | None = None) -> None:
     )
     # Pykka and gRPC log through the standard library: same level, same stream.
     logging.basicConfig(level=numeric, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s", force=True)
+    # pika logs every failed reconnection attempt with a traceback; the gateway logs one line instead.
+    logging.getLogger("pika").setLevel(max(numeric, logging.CRITICAL if numeric > logging.DEBUG else numeric))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pykka
@@ -16,6 +16,7 @@ from gateways.events import GroupListener
 from gateways.group.memory import MemoryGroupConnection, MemoryGroupHub
 from gateways.storage import StorageGateway
 from storage.memory import MemoryStorage
+from tests.integration.rabbitmq_server import RabbitServer, RabbitServerError
 
 ROOT = Path(__file__).resolve().parents[1]
 # The evaluation sets live in the shared folder beside the repository (CI clones
@@ -28,6 +29,27 @@ def stop_all_actors():
     """Every test starts from, and leaves, a process with no running actors."""
     yield
     pykka.ActorRegistry.stop_all()
+
+
+# -- real servers, started once per session, shared by integration and cluster tests --
+
+
+@pytest.fixture(scope="session")
+def rabbitmq(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RabbitServer]:
+    """A RabbitMQ broker for the whole session: the one answering on
+    127.0.0.1:5672 if any (left running), else a private node started here and
+    stopped at the end, also when tests fail.  Fails, never skips, when no
+    broker can be had."""
+    base = tmp_path_factory.mktemp("rabbitmq")
+    server = None
+    try:
+        server = RabbitServer.attach_or_start(base)
+    except RabbitServerError as error:
+        pytest.fail(f"RabbitMQ could not be started:\n{error}", pytrace=False)
+    try:
+        yield server
+    finally:
+        server.close()
 
 
 @pytest.fixture

@@ -33,3 +33,4 @@ class SvcConfig:
 @dataclass(frozen=True)
 class WorkerConfig:
     concurrency: int = field(default_factory=lambda: os.cpu_count() or 1)
+    health_listen: str = ""  # ip:port of the health-only gRPC server; none when empty

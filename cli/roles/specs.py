@@ -26,7 +26,7 @@ from actors.pending import PendingList
 from actors.supervisor import ChildSpec
 from actors.uploader import Uploader
 from cli.roles.config import RegisterConfig, SvcConfig, WorkerConfig
-from gateways.rpc.servers import photo_server, register_server
+from gateways.rpc.servers import health_server, photo_server, register_server
 from gateways.storage import StorageGateway
 from storage.backend import Storage
 
@@ -61,7 +61,7 @@ def register_specs(config: RegisterConfig, group: GatewayFactory, shared: Siblin
     return [
         _child("group", group, shared),
         _subscribed("directory", lambda s: Directory.start(), shared),
-        _child("server", lambda s: register_server(config.listen, s["directory"]), shared),
+        _child("server", lambda s: register_server(config.listen, s["directory"], [s["group"]]), shared),
         _child("membership", lambda s: Membership.start(s["group"], [SVCS_GROUP]), shared),
     ]
 
@@ -78,7 +78,7 @@ def svc_specs(config: SvcConfig, storage: Callable[[], Storage], group: GatewayF
                                                      config.leader), shared),
         _child("uploader", lambda s: Uploader.start(s["storage"], s["broker"], s["group"]), shared),
         _child("server", lambda s: photo_server(config.listen, s["uploader"], s["pending"], s["notifier"],
-                                                s["storage"], config.limits), shared),
+                                                s["storage"], config.limits, [s["broker"], s["group"]]), shared),
         _child("membership", lambda s: Membership.start(s["group"], [SVCS_GROUP]), shared),
         _subscribed("announcer", lambda s: Announcer.start(s["group"], s["pending"], config.announced_ip(),
                                                            s["server"].port().get(), config.announce_interval),
@@ -98,4 +98,7 @@ def worker_specs(config: WorkerConfig, name: str, storage: Callable[[], Storage]
         specs.append(_child(f"marker-{number}",
                             lambda s, consumer=consumer: Marker.start(consumer, s["broker"], s["group"], s["storage"]),
                             shared))
+    if config.health_listen:
+        specs.append(_child("server", lambda s: health_server(config.health_listen, "worker",
+                                                              [s["broker"], s["group"]]), shared))
     return specs

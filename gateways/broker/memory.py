@@ -225,6 +225,10 @@ class MemoryBroker(pykka.ThreadingActor):
         self._drop(consumer)
         self._dispatch()
 
+    def is_connected(self) -> bool:
+        """Always: an in-memory broker cannot be cut off (the real twin's answer can change)."""
+        return True
+
     def stats(self) -> dict:
         return {
             "ready": len(self._ready),

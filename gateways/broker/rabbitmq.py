@@ -233,6 +233,9 @@ class _Link:
     def start(self) -> None:
         self._thread.start()
 
+    def is_connected(self) -> bool:
+        return self._connection is not None
+
     def stop(self, timeout: float = 10.0) -> None:
         self._stopping.set()
         self._poke()
@@ -732,6 +735,11 @@ class RabbitBroker(pykka.ThreadingActor):
         return self._consumer
 
     # --- the broker's messages ---------------------------------------------
+
+    def is_connected(self) -> bool:
+        """Whether the links to RabbitMQ are up (the gRPC health service reads this)."""
+        links = [self._publisher] + ([self._consumer] if self._consumer is not None else [])
+        return all(link.is_connected() for link in links)
 
     def declare(self) -> None:
         """Declare the exchange, the job queue and its dead-letter queue

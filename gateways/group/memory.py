@@ -385,6 +385,9 @@ class MemoryGroupConnection(pykka.ThreadingActor):
     def private_name(self) -> str:
         return self._name
 
+    def is_connected(self) -> bool:
+        return self._connected
+
     def members(self, group: str) -> tuple[str, ...]:
         """The members in the last view of ``group`` this connection received (empty if not joined),
         so an actor restarted by its supervisor can decide again without waiting for a view."""

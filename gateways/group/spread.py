@@ -74,6 +74,11 @@ class SpreadGroupConnection(pykka.ThreadingActor):
     def private_name(self) -> str:
         return self._me
 
+    def is_connected(self) -> bool:
+        """Whether the session with the daemon is up (the gRPC health service reads this)."""
+        with self._lock:
+            return self._client.connected
+
     def members(self, group: str) -> tuple[str, ...]:
         """The members in the last view of ``group`` received (empty if not joined)."""
         with self._lock:

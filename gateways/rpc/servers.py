@@ -1,10 +1,19 @@
-"""gRPC server gateways as actors: started after the actors they serve, stopped first."""
+"""gRPC server gateways as actors: started after the actors they serve, stopped first.
+
+Each server also serves the standard health service: SERVING while every
+dependency it was given (broker, group connection) is alive and connected,
+NOT_SERVING otherwise, checked every ``health_interval`` seconds.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import pykka
 import structlog
+from grpc_health.v1 import health_pb2
 
+from actors.ticker import Ticker
 from actors.upload_validation import Limits
 from gateways.rpc.photo_service import PhotoService
 from gateways.rpc.register_service import RegisterService
@@ -13,23 +22,50 @@ from protos import photos_pb2, photos_pb2_grpc, register_pb2, register_pb2_grpc
 
 log = structlog.get_logger()
 
+SERVING, NOT_SERVING = health_pb2.HealthCheckResponse.SERVING, health_pb2.HealthCheckResponse.NOT_SERVING
+
+
+def dependency_up(dependency: pykka.ActorProxy) -> bool:
+    try:
+        return bool(dependency.is_connected().get(timeout=2))
+    except (pykka.ActorDeadError, pykka.Timeout):
+        return False
+
 
 class GrpcServer(pykka.ThreadingActor):
     """Owns one gRPC server; ``port()`` tells where it listens (useful with port 0)."""
 
-    def __init__(self, address: str, services: list, role: str) -> None:
+    def __init__(self, address: str, services: list, role: str, dependencies: Sequence[pykka.ActorProxy] = (),
+                 health_interval: float = 1.0) -> None:
         super().__init__()
         self.address, self.services, self.role = address, services, role
+        self.dependencies, self.health_interval = list(dependencies), health_interval
         self.server = self.health = None
         self.bound_port = 0
+        self.serving = True
+        self.ticker: Ticker | None = None
 
     def on_start(self) -> None:
         self.server, self.health, self.bound_port = start_server(self.address, self.services)
         log.info("grpc.listening", role=self.role, address=self.listen_address())
+        if self.dependencies:
+            self.check_health()
+            self.ticker = Ticker(self.actor_ref, "check_health", self.health_interval).start()
 
     def on_stop(self) -> None:
+        if self.ticker:
+            self.ticker.stop()
         if self.server is not None:
             stop_server(self.server, self.health)
+
+    def check_health(self) -> None:
+        serving = all(dependency_up(dependency) for dependency in self.dependencies)
+        if serving != self.serving:
+            log.warning("grpc.health", role=self.role, serving=serving)
+        self.serving = serving
+        for _, _, name in self.services:
+            self.health.set(name, SERVING if serving else NOT_SERVING)
+        self.health.set("", SERVING if serving else NOT_SERVING)
 
     def port(self) -> int:
         return self.bound_port
@@ -38,13 +74,21 @@ class GrpcServer(pykka.ThreadingActor):
         return f"{self.address.rsplit(':', 1)[0]}:{self.bound_port}"
 
 
-def photo_server(address: str, uploader, pending, notifier, storage, limits: Limits = Limits()) -> pykka.ActorRef:
+def photo_server(address: str, uploader, pending, notifier, storage, limits: Limits = Limits(),
+                 dependencies: Sequence[pykka.ActorProxy] = ()) -> pykka.ActorRef:
     service = PhotoService(uploader, pending, notifier, storage, limits)
     name = photos_pb2.DESCRIPTOR.services_by_name["PhotoService"].full_name
-    return GrpcServer.start(address, [(photos_pb2_grpc.add_PhotoServiceServicer_to_server, service, name)], "svc")
+    return GrpcServer.start(address, [(photos_pb2_grpc.add_PhotoServiceServicer_to_server, service, name)], "svc",
+                            dependencies)
 
 
-def register_server(address: str, directory) -> pykka.ActorRef:
+def register_server(address: str, directory, dependencies: Sequence[pykka.ActorProxy] = ()) -> pykka.ActorRef:
     service = RegisterService(directory)
     name = register_pb2.DESCRIPTOR.services_by_name["Register"].full_name
-    return GrpcServer.start(address, [(register_pb2_grpc.add_RegisterServicer_to_server, service, name)], "register")
+    return GrpcServer.start(address, [(register_pb2_grpc.add_RegisterServicer_to_server, service, name)],
+                            "register", dependencies)
+
+
+def health_server(address: str, role: str, dependencies: Sequence[pykka.ActorProxy]) -> pykka.ActorRef:
+    """A server with only the health service and reflection, for a role with no API (a worker)."""
+    return GrpcServer.start(address, [], role, dependencies)

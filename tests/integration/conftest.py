@@ -9,25 +9,7 @@ from dataclasses import dataclass
 import pykka
 import pytest
 
-from tests.integration.rabbitmq_server import RabbitServer, RabbitServerError
-
-
-@pytest.fixture(scope="session")
-def rabbitmq(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RabbitServer]:
-    """A RabbitMQ broker for the whole session: the one answering on
-    127.0.0.1:5672 if any (left running), else a private node started here and
-    stopped at the end, also when tests fail.  Fails, never skips, when no
-    broker can be had."""
-    base = tmp_path_factory.mktemp("rabbitmq")
-    server = None
-    try:
-        server = RabbitServer.attach_or_start(base)
-    except RabbitServerError as error:
-        pytest.fail(f"RabbitMQ could not be started:\n{error}", pytrace=False)
-    try:
-        yield server
-    finally:
-        server.close()
+from tests.integration.rabbitmq_server import RabbitServer
 
 
 @dataclass(frozen=True)

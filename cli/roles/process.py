@@ -1,0 +1,49 @@
+"""Runs one role's supervisor as a process: until SIGTERM or Ctrl-C, or until it gives up.
+
+On a signal the top supervisor stops its children in reverse order: the group
+membership first (the Register stops handing this Svc out), then the servers, the
+actors (a marker finishes or hands back its job: an unacked job returns to the
+queue), and the gateways last, closing their connections.
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+import threading
+from collections.abc import Sequence
+
+import structlog
+
+from actors.supervisor import ChildSpec, Supervisor
+
+log = structlog.get_logger()
+STOP_TIMEOUT = 60.0
+
+
+def run_role(role: str, specs: Sequence[ChildSpec]) -> None:
+    stop = threading.Event()
+    escalation: list[str] = []
+
+    def on_escalate(reason: str) -> None:
+        escalation.append(reason)
+        stop.set()
+
+    def on_signal(signum, _frame) -> None:
+        log.info("role.signal", role=role, signal=signal.Signals(signum).name)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    supervisor = Supervisor.start(specs, on_escalate=on_escalate, name=role)
+    log.info("role.started", role=role)
+    while not stop.wait(0.5):
+        if not supervisor.is_alive():
+            break
+    if supervisor.is_alive():
+        supervisor.stop(timeout=STOP_TIMEOUT)
+    if escalation:
+        log.error("role.gave_up", role=role, reason=escalation[0])
+        print(f"error: photomark {role} gave up: {escalation[0]}", file=sys.stderr)
+        sys.exit(1)
+    log.info("role.stopped", role=role)

@@ -1,0 +1,41 @@
+"""Fixtures of the cluster tests: a Lab of real processes on a real RabbitMQ."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from tests.cluster.lab import Lab, LabError
+
+JOB_QUEUES = ("photomark.jobs", "photomark.jobs.dead")
+
+
+@pytest.fixture
+def storage_dir(tmp_path):
+    return tmp_path / "storage"
+
+
+@pytest.fixture
+def lab(rabbitmq, tmp_path, storage_dir, request) -> Iterator[Lab]:
+    """A fresh lab (its own Spread daemon, empty job queues, its own storage); stopped by pid afterwards."""
+    rabbitmq.delete(queues=JOB_QUEUES, exchanges=("photomark", "photomark.jobs.dead"))
+    lab = Lab(tmp_path / "lab", rabbitmq.url, storage_dir)
+    try:
+        lab.start_spread()
+        yield lab
+    except LabError as error:
+        pytest.fail(str(error), pytrace=False)
+    finally:
+        lab.stop()
+        report = getattr(request.node, "rep_call", None)
+        if report is not None and report.failed:
+            print(lab.logs())
+        rabbitmq.delete(queues=JOB_QUEUES, exchanges=("photomark", "photomark.jobs.dead"))
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item, call):
+    report = yield
+    setattr(item, f"rep_{report.when}", report)
+    return report
