@@ -12,7 +12,13 @@ import click
 from actors.leader import LeaderSettings
 from actors.member_names import member_name
 from actors.upload_validation import Limits
-from cli.roles.config import DEFAULT_REGISTER, DEFAULT_SVC, RegisterConfig, SvcConfig, WorkerConfig
+from cli.roles.config import (
+    DEFAULT_REGISTER,
+    DEFAULT_SVC,
+    RegisterConfig,
+    SvcConfig,
+    WorkerConfig,
+)
 from cli.roles.process import run_role
 from cli.roles.specs import register_specs, svc_specs, worker_specs
 from gateways.broker.rabbitmq import RabbitBroker
