@@ -1,0 +1,223 @@
+#!/usr/bin/env python3
+"""Marking quality against the plain baseline, measured in the same run.
+
+For every page of an evaluation set (default ``../shared/eval/dev``), runs
+the plain baseline (one ``image_to_data`` call on the file, words whose
+normalised text equals the keyword: ``baseline.py`` of the eval set) and
+photomark's marker (``actors.marking``: decoding, preprocessing, one
+``image_to_data`` call, matching, drawing, PNG), one after the other on the
+same page so both see the same machine load.  Writes both predictions in the
+scorer's format, scores them with the set's ``score.py`` and prints recall,
+precision and F1 overall and per variant, and seconds per page, side by side.
+
+usage: python bench/quality.py [--eval-dir DIR] [--set dev] [--limit N] [--keep DIR]
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ["OMP_THREAD_LIMIT"] = "1"  # as baseline.py and the marker: one core per OCR
+
+import argparse
+import importlib.util
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import pytesseract
+
+from actors.marking import decode_photo, draw_marks, match, read_words
+from actors.marking.drawing import to_png
+from actors.marking.ocr import DEFAULT_SETTINGS, engine_info
+
+
+def default_eval_dir() -> Path:
+    return Path(os.environ.get("PHOTOMARK_EVAL_DIR", ROOT.parent / "shared" / "eval"))
+
+
+def load_baseline(eval_dir: Path):
+    """The eval set's own baseline module (for its word normalisation)."""
+    spec = importlib.util.spec_from_file_location(
+        "eval_baseline", eval_dir / "baseline.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def baseline_predict(baseline, path: Path, keywords: list[str]) -> dict:
+    """What baseline.py predicts for one page (its per-image step)."""
+    data = pytesseract.image_to_data(
+        str(path), lang="eng", output_type=pytesseract.Output.DICT
+    )
+    want = {k.lower(): k for k in keywords}
+    pred = {k: [] for k in keywords}
+    for text, x, y, w, h in zip(
+        data["text"], data["left"], data["top"], data["width"], data["height"]
+    ):
+        k = want.get(baseline.norm(text or ""))
+        if k is not None:
+            pred[k].append([x, y, x + w, y + h])
+    return pred
+
+
+def marker_predict(path: Path, keywords: list[str]) -> tuple[dict, float]:
+    """What photomark's marker finds on one page, and the seconds of OCR
+    (preprocessing and the image_to_data call) alone."""
+    image = decode_photo(path.read_bytes())
+    started = time.perf_counter()
+    words = read_words(image)
+    ocr_seconds = time.perf_counter() - started
+    matches = match(words, keywords)
+    marked = draw_marks(image, matches)
+    to_png(marked)  # the marked photo is part of the job
+    return {k: [list(o.box) for o in v] for k, v in matches.items()}, ocr_seconds
+
+
+def score(eval_dir: Path, cases_path: Path, pred_dir: Path) -> dict:
+    with tempfile.NamedTemporaryFile(suffix=".json") as out:
+        subprocess.run(
+            [
+                sys.executable,
+                str(eval_dir / "score.py"),
+                str(cases_path),
+                str(pred_dir),
+                "--quiet",
+                "--json",
+                out.name,
+            ],
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
+        return json.load(open(out.name))["summary"]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--eval-dir",
+        type=Path,
+        default=default_eval_dir(),
+        help="default: $PHOTOMARK_EVAL_DIR or ../shared/eval",
+    )
+    parser.add_argument(
+        "--set", default="dev", help="the evaluation set inside it (default dev)"
+    )
+    parser.add_argument("--limit", type=int, default=0, help="only the first N pages")
+    parser.add_argument(
+        "--keep",
+        type=Path,
+        help="write the predictions here (default: a temporary directory)",
+    )
+    args = parser.parse_args()
+
+    cases_path = args.eval_dir / args.set / "cases.jsonl"
+    cases = [
+        json.loads(line) for line in cases_path.read_text().splitlines() if line.strip()
+    ]
+    out = args.keep or Path(tempfile.mkdtemp(prefix="photomark-quality-"))
+    if args.limit:  # the scorer scores the pages its cases file lists
+        cases = cases[: args.limit]
+        out.mkdir(parents=True, exist_ok=True)
+        cases_path = out / "cases.jsonl"
+        cases_path.write_text("".join(json.dumps(c) + "\n" for c in cases))
+    baseline = load_baseline(args.eval_dir)
+
+    dirs = {"baseline": out / "baseline", "photomark": out / "photomark"}
+    for d in dirs.values():
+        d.mkdir(parents=True, exist_ok=True)
+    seconds: dict[str, dict[str, list[float]]] = {
+        "baseline": {},
+        "photomark": {},
+        "photomark-ocr": {},
+    }
+    print(
+        f"{len(cases)} pages of {args.eval_dir / args.set}; marker settings: {engine_info(DEFAULT_SETTINGS)}",
+        flush=True,
+    )
+    for case in cases:
+        path = args.eval_dir / args.set / case["image"]
+        stem = Path(case["image"]).stem
+        variant = case.get("variant", "?")
+        started = time.perf_counter()
+        pred = baseline_predict(baseline, path, case["keywords"])
+        seconds["baseline"].setdefault(variant, []).append(
+            time.perf_counter() - started
+        )
+        (dirs["baseline"] / f"{stem}.json").write_text(json.dumps(pred))
+        started = time.perf_counter()
+        pred, ocr_seconds = marker_predict(path, case["keywords"])
+        seconds["photomark"].setdefault(variant, []).append(
+            time.perf_counter() - started
+        )
+        seconds["photomark-ocr"].setdefault(variant, []).append(ocr_seconds)
+        (dirs["photomark"] / f"{stem}.json").write_text(json.dumps(pred))
+        print(
+            f"  {stem:38s} baseline {seconds['baseline'][variant][-1]:5.2f} s   photomark {seconds['photomark'][variant][-1]:5.2f} s",
+            flush=True,
+        )
+
+    scores = {name: score(args.eval_dir, cases_path, d) for name, d in dirs.items()}
+    print()
+    print(f"{'':16s} {'baseline':>26s}   {'photomark':>26s}")
+    print(
+        f"{'':16s} {'recall':>8s} {'prec':>8s} {'F1':>8s}   {'recall':>8s} {'prec':>8s} {'F1':>8s}"
+    )
+    groups = ["ALL"] + sorted(k for k in scores["baseline"] if k.startswith("variant="))
+    groups += sorted(k for k in scores["baseline"] if k.startswith("role="))
+    for group in groups:
+        row = f"{group:16s}"
+        for name in ("baseline", "photomark"):
+            s = scores[name].get(group, {})
+            row += (
+                " "
+                + " ".join(_fmt(s.get(k)) for k in ("recall", "precision", "f1"))
+                + "  "
+            )
+        print(row)
+    print()
+
+    def mean(values: list[float]) -> float:
+        return sum(values) / len(values) if values else 0.0
+
+    def per_page(name: str, variant: str | None = None) -> float:
+        runs = seconds[name]
+        return mean(
+            runs.get(variant, [])
+            if variant
+            else [t for ts in runs.values() for t in ts]
+        )
+
+    print(
+        f"{'seconds/page':16s} {'baseline':>8s} {'marker':>8s} {'its OCR':>8s}"
+        f" {'marker/baseline':>16s} {'OCR/baseline':>13s}"
+    )
+    for variant in [None, *sorted(seconds["baseline"])]:
+        b, m, o = (
+            per_page("baseline", variant),
+            per_page("photomark", variant),
+            per_page("photomark-ocr", variant),
+        )
+        label = "ALL" if variant is None else f"variant={variant}"
+        print(
+            f"{label:16s} {b:8.2f} {m:8.2f} {o:8.2f}"
+            f" {m / b if b else 0:15.2f}x {o / b if b else 0:12.2f}x"
+        )
+    print(f"\npredictions: {out}")
+
+
+def _fmt(value) -> str:
+    return "     n/a" if value is None else f"{value:8.3f}"
+
+
+if __name__ == "__main__":
+    main()
