@@ -18,6 +18,7 @@ MESSAGE_TYPES = {
     "job.failed": 4,
     "job.retry": 5,
     "pending.snapshot": 6,
+    "pending.snapshot_request": 7,
 }
 TYPE_NAMES = {number: name for name, number in MESSAGE_TYPES.items()}
 

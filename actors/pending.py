@@ -4,19 +4,30 @@ It is fed only by group messages, delivered in agreed order, through the pure
 state machine in ``actors/pending_state.py``; every Svc applies the same
 messages, so every replica agrees.  Listeners (the Notifier) are told when a job
 leaves PROCESSING.
+
+State transfer.  A Svc that joins a group with an older Svc in it starts empty
+and asks the leader for the list with ``pending.snapshot_request``, multicast in
+agreed order.  The leader's replica answers at the point where that request sits
+in the order, with the list as it stands there, in chunks sent to the newcomer's
+private name.  The newcomer buffers every message it receives after its own
+request and applies them on top of the snapshot, so it ends exactly where the
+others are.  If the leader leaves before the snapshot is complete, the newcomer
+asks the next leader.  A Svc that finds itself the leader has nobody to ask: its
+Leader actor restores the checkpoint instead.
 """
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Iterable, Sequence
 
 import pykka
 import structlog
 
-from actors import group_messages, leadership, pending_state
+from actors import group_messages, leadership, pending_snapshot, pending_state
 from actors.messaging import tell_call
 from actors.pending_state import FAILED, Entry
-from gateways.events import GroupListener, MessageReceived
+from gateways.events import GroupListener, MessageReceived, ViewChanged
 
 log = structlog.get_logger()
 
@@ -24,33 +35,114 @@ TRACKED = {"pending.add", "job.done", "job.failed", "job.retry"}
 
 
 class PendingList(GroupListener, pykka.ThreadingActor):
-    def __init__(self, listeners: Sequence[pykka.ActorProxy] = ()) -> None:
+    def __init__(self, group: pykka.ActorProxy | None = None, listeners: Sequence[pykka.ActorProxy] = (),
+                 chunk_bytes: int = pending_snapshot.CHUNK_BYTES) -> None:
         super().__init__()
-        self.listeners = list(listeners)
+        self.group, self.listeners, self.chunk_bytes = group, list(listeners), chunk_bytes
         self.entries: pending_state.Entries = {}
         self.version = 0  # counts applied changes, so the leader checkpoints only when needed
+        self.me = ""
+        self.members: tuple[str, ...] = ()
+        # State transfer: synced once this replica holds the list (a group of one is synced at once).
+        self.synced = group is None
+        self.asked: str | None = None  # the leader asked for a snapshot
+        self.request: pending_snapshot.Assembler | None = None
+        self.buffer: list[dict] | None = None  # messages after our request, until the snapshot is in
+
+    def on_start(self) -> None:
+        if self.group is not None:
+            self.me = self.group.private_name().get()
+
+    # -- group events -------------------------------------------------------------
+
+    def on_view_changed(self, event: ViewChanged) -> None:
+        if event.group != group_messages.SVCS_GROUP or (self.me and self.me not in event.members):
+            return
+        self.members = event.members
+        leader = leadership.leader_of(event.members)
+        if self.synced:
+            return
+        if leader == self.me:
+            log.info("pending.synced", how="leading: restoring from the checkpoint")
+            self._synced_with([entry.as_dict() for entry in self.entries.values()])
+        elif leader is not None and leader != self.asked:
+            self._ask_for_snapshot(leader)
 
     def on_message_received(self, event: MessageReceived) -> None:
-        if event.group != group_messages.SVCS_GROUP:
-            return
         try:
             message = group_messages.decode(event.message_type, event.payload)
         except group_messages.BadPayload as error:
             log.warning("group.bad_payload", sender=event.sender, error=str(error))
             return
-        if message["type"] in TRACKED:
+        kind = message["type"]
+        try:
+            if kind == "pending.snapshot":
+                self._snapshot_chunk(message)
+            elif event.group != group_messages.SVCS_GROUP:
+                return
+            elif kind == "pending.snapshot_request":
+                self._snapshot_requested(message, event.sender)
+            elif kind in TRACKED:
+                if self.synced:
+                    self.apply(message)
+                elif self.buffer is not None:
+                    self.buffer.append(message)
+                # else: it precedes our request, so the snapshot holds it
+        except (KeyError, TypeError, ValueError) as error:
+            log.warning("pending.bad_message", type=kind, sender=event.sender, error=repr(error))
+
+    # -- state transfer -------------------------------------------------------------
+
+    def _ask_for_snapshot(self, leader: str) -> None:
+        nonce = secrets.token_hex(8)
+        self.asked, self.request, self.buffer = leader, pending_snapshot.Assembler(nonce), None
+        log.info("pending.snapshot_asked", leader=leader)
+        self._multicast(group_messages.SVCS_GROUP,
+                        {"type": "pending.snapshot_request", "from": self.me, "leader": leader, "nonce": nonce})
+
+    def _snapshot_requested(self, message: dict, sender: str) -> None:
+        if sender == self.me:
+            if self.request is not None and message["nonce"] == self.request.nonce:
+                self.buffer = []  # from here on, what the snapshot will not hold
+            return
+        if not self.synced or message.get("leader") != self.me:
+            return
+        entries = [entry.as_dict() for entry in self.entries.values()]
+        parts = pending_snapshot.chunks(entries, message["nonce"], sender, self.chunk_bytes)
+        for part in parts:
+            self._multicast(sender, part)
+        log.info("pending.snapshot_sent", to=sender, entries=len(entries), chunks=len(parts))
+
+    def _snapshot_chunk(self, message: dict) -> None:
+        if self.synced or self.request is None or self.buffer is None:
+            return
+        entries = self.request.add(message)
+        if entries is not None:
+            log.info("pending.synced", how="snapshot", entries=len(entries), buffered=len(self.buffer))
+            self._synced_with(entries)
+
+    def _synced_with(self, entries: list[dict]) -> None:
+        self.entries = {data["id"]: Entry.from_dict(data) for data in entries}
+        buffered, self.buffer, self.request, self.synced = self.buffer or [], None, None, True
+        self.version += 1
+        for message in buffered:
             self.apply(message)
 
+    def _multicast(self, group: str, payload: dict) -> None:
+        message_type, data = group_messages.encode(payload)
+        self.group.multicast(group, message_type, data).get()
+
+    # -- the list -----------------------------------------------------------------------
+
     def apply(self, message: dict) -> None:
-        try:
-            entry = pending_state.apply(self.entries, message)
-        except (KeyError, TypeError, ValueError) as error:
-            log.warning("pending.bad_message", type=message.get("type"), error=repr(error))
-            return
+        entry = pending_state.apply(self.entries, message)
         self.version += 1
         if entry is None or entry.status == FAILED:
             for listener in self.listeners:
                 tell_call(listener, "on_job_finished", message["id"])
+
+    def is_synced(self) -> bool:
+        return self.synced
 
     def entry(self, photo_id: str) -> Entry | None:
         return self.entries.get(photo_id)

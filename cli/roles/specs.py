@@ -73,7 +73,7 @@ def svc_specs(config: SvcConfig, storage: Callable[[], Storage], group: GatewayF
         *_gateway("broker", broker, shared),
         _child("group", group, shared),
         _child("notifier", lambda s: Notifier.start(), shared),
-        _subscribed("pending", lambda s: PendingList.start([s["notifier"]]), shared),
+        _subscribed("pending", lambda s: PendingList.start(s["group"], [s["notifier"]]), shared),
         _subscribed("leader", lambda s: Leader.start(s["group"], s["pending"], s["broker"], s["storage"],
                                                      config.leader), shared),
         _child("uploader", lambda s: Uploader.start(s["storage"], s["broker"], s["group"]), shared),

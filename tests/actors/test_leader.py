@@ -21,7 +21,7 @@ class Clock:
 
 def start_svc(fakes, clock, user="s000000001", retry_after=60.0, max_attempts=2):
     group = fakes.connection(user)
-    pending = PendingList.start().proxy()
+    pending = PendingList.start(group).proxy()
     group.subscribe(pending).get()
     settings = LeaderSettings(retry_after=retry_after, max_attempts=max_attempts, tick=3600)
     leader = Leader.start(group, pending, fakes.broker, fakes.storage, settings, clock=clock).proxy()
