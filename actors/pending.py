@@ -141,6 +141,9 @@ class PendingList(GroupListener, pykka.ThreadingActor):
             for listener in self.listeners:
                 tell_call(listener, "on_job_finished", message["id"])
 
+    def member(self) -> str:
+        return self.me
+
     def is_synced(self) -> bool:
         return self.synced
 

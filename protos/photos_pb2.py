@@ -24,15 +24,15 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x13protos/photos.proto\x12\x0cphotomark.v1\"V\n\x0cUploadHeader\x12\x10\n\x08\x66ilename\x18\x01 \x01(\t\x12\x10\n\x08keywords\x18\x02 \x03(\t\x12\x14\n\x0c\x63ontent_type\x18\x03 \x01(\t\x12\x0c\n\x04size\x18\x04 \x01(\x04\"V\n\rUploadRequest\x12,\n\x06header\x18\x01 \x01(\x0b\x32\x1a.photomark.v1.UploadHeaderH\x00\x12\x0f\n\x05\x62lock\x18\x02 \x01(\x0cH\x00\x42\x06\n\x04part\"\'\n\x0bUploadReply\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04size\x18\x02 \x01(\x04\"-\n\x0f\x44ownloadRequest\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0e\n\x06report\x18\x02 \x01(\x08\"S\n\x0e\x44ownloadStatus\x12\"\n\x05state\x18\x01 \x01(\x0e\x32\x13.photomark.v1.State\x12\x0f\n\x07message\x18\x02 \x01(\t\x12\x0c\n\x04size\x18\x03 \x01(\x04\"X\n\rDownloadReply\x12.\n\x06status\x18\x01 \x01(\x0b\x32\x1c.photomark.v1.DownloadStatusH\x00\x12\x0f\n\x05\x62lock\x18\x02 \x01(\x0cH\x00\x42\x06\n\x04part\",\n\rStatusRequest\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0f\n\x07wait_ms\x18\x02 \x01(\r\".\n\x0cKeywordCount\x12\x0f\n\x07keyword\x18\x01 \x01(\t\x12\r\n\x05\x63ount\x18\x02 \x01(\r\"\x8c\x01\n\x0bStatusReply\x12\n\n\x02id\x18\x01 \x01(\t\x12\"\n\x05state\x18\x02 \x01(\x0e\x32\x13.photomark.v1.State\x12\x0f\n\x07message\x18\x03 \x01(\t\x12\x10\n\x08\x66ilename\x18\x04 \x01(\t\x12*\n\x06\x63ounts\x18\x05 \x03(\x0b\x32\x1a.photomark.v1.KeywordCount*T\n\x05State\x12\x15\n\x11STATE_UNSPECIFIED\x10\x00\x12\t\n\x05READY\x10\x01\x12\x0e\n\nPROCESSING\x10\x02\x12\n\n\x06\x46\x41ILED\x10\x03\x12\r\n\tNOT_FOUND\x10\x04\x32\xde\x01\n\x0cPhotoService\x12\x42\n\x06Upload\x12\x1b.photomark.v1.UploadRequest\x1a\x19.photomark.v1.UploadReply(\x01\x12H\n\x08\x44ownload\x12\x1d.photomark.v1.DownloadRequest\x1a\x1b.photomark.v1.DownloadReply0\x01\x12@\n\x06Status\x12\x1b.photomark.v1.StatusRequest\x1a\x19.photomark.v1.StatusReplyb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x13protos/photos.proto\x12\x0cphotomark.v1\"V\n\x0cUploadHeader\x12\x10\n\x08\x66ilename\x18\x01 \x01(\t\x12\x10\n\x08keywords\x18\x02 \x03(\t\x12\x14\n\x0c\x63ontent_type\x18\x03 \x01(\t\x12\x0c\n\x04size\x18\x04 \x01(\x04\"V\n\rUploadRequest\x12,\n\x06header\x18\x01 \x01(\x0b\x32\x1a.photomark.v1.UploadHeaderH\x00\x12\x0f\n\x05\x62lock\x18\x02 \x01(\x0cH\x00\x42\x06\n\x04part\"\'\n\x0bUploadReply\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04size\x18\x02 \x01(\x04\"-\n\x0f\x44ownloadRequest\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0e\n\x06report\x18\x02 \x01(\x08\"S\n\x0e\x44ownloadStatus\x12\"\n\x05state\x18\x01 \x01(\x0e\x32\x13.photomark.v1.State\x12\x0f\n\x07message\x18\x02 \x01(\t\x12\x0c\n\x04size\x18\x03 \x01(\x04\"X\n\rDownloadReply\x12.\n\x06status\x18\x01 \x01(\x0b\x32\x1c.photomark.v1.DownloadStatusH\x00\x12\x0f\n\x05\x62lock\x18\x02 \x01(\x0cH\x00\x42\x06\n\x04part\",\n\rStatusRequest\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0f\n\x07wait_ms\x18\x02 \x01(\r\".\n\x0cKeywordCount\x12\x0f\n\x07keyword\x18\x01 \x01(\t\x12\r\n\x05\x63ount\x18\x02 \x01(\r\"\x8c\x01\n\x0bStatusReply\x12\n\n\x02id\x18\x01 \x01(\t\x12\"\n\x05state\x18\x02 \x01(\x0e\x32\x13.photomark.v1.State\x12\x0f\n\x07message\x18\x03 \x01(\t\x12\x10\n\x08\x66ilename\x18\x04 \x01(\t\x12*\n\x06\x63ounts\x18\x05 \x03(\x0b\x32\x1a.photomark.v1.KeywordCount\"\x10\n\x0ePendingRequest\"L\n\x0cPendingEntry\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0e\n\x06status\x18\x02 \x01(\t\x12\x10\n\x08\x61ttempts\x18\x03 \x01(\r\x12\x0e\n\x06reason\x18\x04 \x01(\t\"|\n\x0cPendingReply\x12\x0e\n\x06member\x18\x01 \x01(\t\x12\x0e\n\x06leader\x18\x02 \x01(\x08\x12\x0e\n\x06synced\x18\x03 \x01(\x08\x12+\n\x07\x65ntries\x18\x04 \x03(\x0b\x32\x1a.photomark.v1.PendingEntry\x12\x0f\n\x07version\x18\x05 \x01(\r*T\n\x05State\x12\x15\n\x11STATE_UNSPECIFIED\x10\x00\x12\t\n\x05READY\x10\x01\x12\x0e\n\nPROCESSING\x10\x02\x12\n\n\x06\x46\x41ILED\x10\x03\x12\r\n\tNOT_FOUND\x10\x04\x32\xa3\x02\n\x0cPhotoService\x12\x42\n\x06Upload\x12\x1b.photomark.v1.UploadRequest\x1a\x19.photomark.v1.UploadReply(\x01\x12H\n\x08\x44ownload\x12\x1d.photomark.v1.DownloadRequest\x1a\x1b.photomark.v1.DownloadReply0\x01\x12@\n\x06Status\x12\x1b.photomark.v1.StatusRequest\x1a\x19.photomark.v1.StatusReply\x12\x43\n\x07Pending\x12\x1c.photomark.v1.PendingRequest\x1a\x1a.photomark.v1.PendingReplyb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'protos.photos_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_STATE']._serialized_start=713
-  _globals['_STATE']._serialized_end=797
+  _globals['_STATE']._serialized_start=935
+  _globals['_STATE']._serialized_end=1019
   _globals['_UPLOADHEADER']._serialized_start=37
   _globals['_UPLOADHEADER']._serialized_end=123
   _globals['_UPLOADREQUEST']._serialized_start=125
@@ -51,6 +51,12 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_KEYWORDCOUNT']._serialized_end=568
   _globals['_STATUSREPLY']._serialized_start=571
   _globals['_STATUSREPLY']._serialized_end=711
-  _globals['_PHOTOSERVICE']._serialized_start=800
-  _globals['_PHOTOSERVICE']._serialized_end=1022
+  _globals['_PENDINGREQUEST']._serialized_start=713
+  _globals['_PENDINGREQUEST']._serialized_end=729
+  _globals['_PENDINGENTRY']._serialized_start=731
+  _globals['_PENDINGENTRY']._serialized_end=807
+  _globals['_PENDINGREPLY']._serialized_start=809
+  _globals['_PENDINGREPLY']._serialized_end=933
+  _globals['_PHOTOSERVICE']._serialized_start=1022
+  _globals['_PHOTOSERVICE']._serialized_end=1313
 # @@protoc_insertion_point(module_scope)

@@ -103,3 +103,33 @@ class StatusReply(_message.Message):
     filename: str
     counts: _containers.RepeatedCompositeFieldContainer[KeywordCount]
     def __init__(self, id: _Optional[str] = ..., state: _Optional[_Union[State, str]] = ..., message: _Optional[str] = ..., filename: _Optional[str] = ..., counts: _Optional[_Iterable[_Union[KeywordCount, _Mapping]]] = ...) -> None: ...
+
+class PendingRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class PendingEntry(_message.Message):
+    __slots__ = ("id", "status", "attempts", "reason")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    ATTEMPTS_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    status: str
+    attempts: int
+    reason: str
+    def __init__(self, id: _Optional[str] = ..., status: _Optional[str] = ..., attempts: _Optional[int] = ..., reason: _Optional[str] = ...) -> None: ...
+
+class PendingReply(_message.Message):
+    __slots__ = ("member", "leader", "synced", "entries", "version")
+    MEMBER_FIELD_NUMBER: _ClassVar[int]
+    LEADER_FIELD_NUMBER: _ClassVar[int]
+    SYNCED_FIELD_NUMBER: _ClassVar[int]
+    ENTRIES_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    member: str
+    leader: bool
+    synced: bool
+    entries: _containers.RepeatedCompositeFieldContainer[PendingEntry]
+    version: int
+    def __init__(self, member: _Optional[str] = ..., leader: _Optional[bool] = ..., synced: _Optional[bool] = ..., entries: _Optional[_Iterable[_Union[PendingEntry, _Mapping]]] = ..., version: _Optional[int] = ...) -> None: ...

@@ -49,6 +49,11 @@ class PhotoServiceStub:
                 request_serializer=protos_dot_photos__pb2.StatusRequest.SerializeToString,
                 response_deserializer=protos_dot_photos__pb2.StatusReply.FromString,
                 _registered_method=True)
+        self.Pending = channel.unary_unary(
+                '/photomark.v1.PhotoService/Pending',
+                request_serializer=protos_dot_photos__pb2.PendingRequest.SerializeToString,
+                response_deserializer=protos_dot_photos__pb2.PendingReply.FromString,
+                _registered_method=True)
 
 
 class PhotoServiceServicer:
@@ -75,6 +80,13 @@ class PhotoServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Pending(self, request, context):
+        """This Svc's replica of the pending list, and whether it leads: for operators and tests.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_PhotoServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -92,6 +104,11 @@ def add_PhotoServiceServicer_to_server(servicer, server):
                     servicer.Status,
                     request_deserializer=protos_dot_photos__pb2.StatusRequest.FromString,
                     response_serializer=protos_dot_photos__pb2.StatusReply.SerializeToString,
+            ),
+            'Pending': grpc.unary_unary_rpc_method_handler(
+                    servicer.Pending,
+                    request_deserializer=protos_dot_photos__pb2.PendingRequest.FromString,
+                    response_serializer=protos_dot_photos__pb2.PendingReply.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -175,6 +192,33 @@ class PhotoService:
             '/photomark.v1.PhotoService/Status',
             protos_dot_photos__pb2.StatusRequest.SerializeToString,
             protos_dot_photos__pb2.StatusReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Pending(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/photomark.v1.PhotoService/Pending',
+            protos_dot_photos__pb2.PendingRequest.SerializeToString,
+            protos_dot_photos__pb2.PendingReply.FromString,
             options,
             channel_credentials,
             insecure,

@@ -91,6 +91,9 @@ class PhotoClient:
             if reply.state != photos_pb2.PROCESSING or left_ms <= 0:
                 return reply
 
+    def pending(self) -> photos_pb2.PendingReply:
+        return self.stub.Pending(photos_pb2.PendingRequest(), timeout=self.timeout)
+
     def download(self, photo_id: str, report: bool = False,
                  on_size: Callable[[int], None] | None = None, progress: Progress | None = None) -> Download:
         stream = self.stub.Download(photos_pb2.DownloadRequest(id=photo_id, report=report), timeout=self.timeout)

@@ -29,9 +29,9 @@ STATES = {"READY": photos_pb2.READY, "PROCESSING": photos_pb2.PROCESSING,
 
 class PhotoService(photos_pb2_grpc.PhotoServiceServicer):
     def __init__(self, uploader: pykka.ActorProxy, pending: pykka.ActorProxy, notifier: pykka.ActorProxy,
-                 storage: pykka.ActorProxy, limits: Limits = Limits()) -> None:
+                 storage: pykka.ActorProxy, limits: Limits = Limits(), leader: pykka.ActorProxy | None = None) -> None:
         self.uploader, self.pending, self.notifier, self.storage = uploader, pending, notifier, storage
-        self.limits = limits
+        self.limits, self.leader = limits, leader
 
     def Upload(self, request_iterator, context):  # noqa: N802 - gRPC's name
         try:
@@ -95,6 +95,17 @@ class PhotoService(photos_pb2_grpc.PhotoServiceServicer):
             reply.filename = report.get("filename", "")
             for keyword, found in report.get("keywords", {}).items():
                 reply.counts.add(keyword=keyword, count=found.get("count", 0))
+        return reply
+
+    def Pending(self, request, context):  # noqa: N802
+        member, synced, (version, entries) = (self.pending.member().get(timeout=ASK_TIMEOUT),
+                                              self.pending.is_synced().get(timeout=ASK_TIMEOUT),
+                                              self.pending.snapshot().get(timeout=ASK_TIMEOUT))
+        leading = bool(self.leader and self.leader.is_leading().get(timeout=ASK_TIMEOUT))
+        reply = photos_pb2.PendingReply(member=member, leader=leading, synced=synced, version=version)
+        for entry in entries:
+            reply.entries.add(id=entry["id"], status=entry["status"], attempts=entry["attempts"],
+                              reason=entry["reason"])
         return reply
 
     def Download(self, request, context):  # noqa: N802

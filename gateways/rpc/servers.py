@@ -75,8 +75,8 @@ class GrpcServer(pykka.ThreadingActor):
 
 
 def photo_server(address: str, uploader, pending, notifier, storage, limits: Limits = Limits(),
-                 dependencies: Sequence[pykka.ActorProxy] = ()) -> pykka.ActorRef:
-    service = PhotoService(uploader, pending, notifier, storage, limits)
+                 dependencies: Sequence[pykka.ActorProxy] = (), leader=None) -> pykka.ActorRef:
+    service = PhotoService(uploader, pending, notifier, storage, limits, leader)
     name = photos_pb2.DESCRIPTOR.services_by_name["PhotoService"].full_name
     return GrpcServer.start(address, [(photos_pb2_grpc.add_PhotoServiceServicer_to_server, service, name)], "svc",
                             dependencies)

@@ -159,3 +159,10 @@ def test_an_upload_must_start_with_a_header(svc):
     with pytest.raises(grpc.RpcError) as error:
         svc.stub.Upload(iter([photos_pb2.UploadRequest(block=png())]), timeout=10)
     assert error.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+
+
+def test_pending_shows_this_replica_and_its_leadership(svc, fakes, eventually):
+    photo_id = svc.upload(png(), ["alpha"])
+    reply = eventually(lambda: (r := svc.pending()).entries and r, what="the pending entry")
+    assert reply.leader and reply.synced and reply.member.startswith("#s000000001")
+    assert [(e.id, e.status, e.attempts) for e in reply.entries] == [(photo_id, "pending", 1)]

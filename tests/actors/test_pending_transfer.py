@@ -1,0 +1,94 @@
+"""State transfer of the pending list from the leader to a Svc that joins."""
+
+from __future__ import annotations
+
+from actors import group_messages
+from actors.pending import PendingList
+from actors.pending_snapshot import Assembler, chunks
+
+JOB = {"v": 1, "photo": "photos/x.png", "keywords": ["alpha"], "filename": "x.png", "submitted_at": 1.0}
+
+
+def entry(i: int) -> dict:
+    photo_id = f"{i:032x}"
+    return {"id": photo_id, "job": {**JOB, "id": photo_id}, "status": "pending", "attempts": 1, "since": float(i),
+            "reason": ""}
+
+
+def svc(fakes, user: str, chunk_bytes: int = 96_000):
+    group = fakes.connection(user)
+    pending = PendingList.start(group, chunk_bytes=chunk_bytes).proxy()
+    group.subscribe(pending).get()
+    group.join(group_messages.SVCS_GROUP).get()
+    return group, pending
+
+
+def add(group, i: int) -> None:
+    data = entry(i)
+    message_type, payload = group_messages.encode({"type": "pending.add", "id": data["id"], "job": data["job"],
+                                                   "at": data["since"]})
+    group.multicast(group_messages.SVCS_GROUP, message_type, payload).get()
+
+
+def ids(pending) -> list[str]:
+    return sorted(e["id"] for e in pending.snapshot().get()[1])
+
+
+def test_snapshot_chunks_reassemble_in_any_order():
+    entries = [entry(i) for i in range(2000)]
+    parts = chunks(entries, "n1", "#s2#h", chunk_bytes=5_000)
+    assert len(parts) > 3
+    assembler = Assembler("n1")
+    assert all(assembler.add(part) is None for part in reversed(parts[1:]))
+    assert assembler.add(parts[0]) == entries
+    assert Assembler("other").add(parts[0]) is None
+
+
+def test_a_svc_that_joins_gets_the_list_and_what_happened_meanwhile(fakes, eventually):
+    old_group, old = svc(fakes, "s000000001")
+    eventually(lambda: old.is_synced().get(), what="the first Svc to be synced")
+    for i in range(20):
+        add(old_group, i)
+
+    new_group, new = svc(fakes, "s000000002")
+    for i in range(20, 30):
+        add(old_group, i)  # while the transfer goes on
+
+    eventually(lambda: new.is_synced().get(), what="the newcomer to be synced")
+    eventually(lambda: ids(new) == ids(old) and len(ids(old)) == 30, what="the replicas to agree")
+    message_type, payload = group_messages.encode({"type": "job.done", "id": entry(3)["id"]})
+    new_group.multicast(group_messages.SVCS_GROUP, message_type, payload).get()
+    eventually(lambda: ids(new) == ids(old) and len(ids(new)) == 29, what="both to apply later messages")
+
+
+def test_a_list_of_100000_entries_travels_in_chunks(fakes, eventually):
+    _, old = svc(fakes, "s000000001", chunk_bytes=96_000)
+    eventually(lambda: old.is_synced().get(), what="the first Svc to be synced")
+    assert old.restore([entry(i) for i in range(100_000)]).get() == 100_000
+
+    _, new = svc(fakes, "s000000002")
+
+    eventually(lambda: new.is_synced().get(), timeout=60, what="the newcomer to be synced")
+    assert new.count().get() == 100_000
+    assert new.snapshot().get()[1] == old.snapshot().get()[1]
+    assert len(fakes.payloads("pending.snapshot")) == 0  # chunks go to the newcomer alone, not the group
+
+
+def test_a_newcomer_asks_the_next_leader_when_the_first_one_leaves(fakes, eventually):
+    silent = fakes.connection("s000000000")  # the oldest, but it never answers
+    silent.join(group_messages.SVCS_GROUP).get()
+    second_group, second = svc(fakes, "s000000001")
+    silent.leave(group_messages.SVCS_GROUP).get()
+    eventually(lambda: second.is_synced().get(), what="the second to lead and be synced")
+    silent.join(group_messages.SVCS_GROUP).get()  # back, and oldest again: newcomers ask it first
+    add(second_group, 1)
+
+    _, newcomer = svc(fakes, "s000000002")
+    requests = eventually(lambda: fakes.payloads("pending.snapshot_request"), what="the first request")
+    assert requests[-1]["leader"].startswith("#s000000000")
+    assert not newcomer.is_synced().get()
+
+    silent.leave(group_messages.SVCS_GROUP).get()
+
+    eventually(lambda: newcomer.is_synced().get(), what="the newcomer to be synced by the next leader")
+    assert ids(newcomer) == ids(second) == [entry(1)["id"]]
