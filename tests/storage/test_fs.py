@@ -1,0 +1,59 @@
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from storage import layout
+from storage.backend import ObjectNotFound, UnsafeName
+from storage.fs import FsStorage
+from storage.memory import MemoryStorage
+
+
+@pytest.fixture(params=["fs", "memory"])
+def storage(request, tmp_path):
+    return FsStorage(tmp_path / "data") if request.param == "fs" else MemoryStorage()
+
+
+def test_write_read_list_delete(storage):
+    storage.write("photos/a.png", b"one")
+    storage.write("photos/a.png", b"two")
+    storage.write("state/pending.json", b"{}")
+    assert storage.read("photos/a.png") == b"two"
+    assert storage.size("photos/a.png") == 3
+    assert storage.list("photos") == ["photos/a.png"]
+    storage.delete("photos/a.png")
+    assert not storage.exists("photos/a.png")
+    with pytest.raises(ObjectNotFound):
+        storage.read("photos/a.png")
+
+
+@pytest.mark.parametrize("name", ["../escape", "/etc/passwd", "photos/../../x", "photos//a", "", "photos/./a"])
+def test_names_cannot_leave_the_root(storage, name):
+    with pytest.raises(UnsafeName):
+        storage.write(name, b"x")
+
+
+def test_fs_write_leaves_no_temporary_file_and_is_atomic_on_failure(tmp_path, monkeypatch):
+    storage = FsStorage(tmp_path)
+    storage.write("photos/a.png", b"old")
+
+    def broken_replace(src, dst):
+        raise OSError("disk gone")
+
+    monkeypatch.setattr(os, "replace", broken_replace)
+    with pytest.raises(OSError):
+        storage.write("photos/a.png", b"new")
+    monkeypatch.undo()
+    assert storage.read("photos/a.png") == b"old"
+    assert sorted(p.name for p in (tmp_path / "photos").iterdir()) == ["a.png"]
+
+
+def test_ids_are_128_random_bits_in_hex_and_checked():
+    ids = {layout.new_id() for _ in range(100)}
+    assert len(ids) == 100 and all(layout.ID_PATTERN.fullmatch(i) for i in ids)
+    for bad in ["../../etc/passwd", "A" * 32, "a" * 31, "a" * 33, None, "a" * 31 + "/"]:
+        with pytest.raises(layout.InvalidId):
+            layout.check_id(bad)
+    assert layout.photo_path("a" * 32, "png") == f"photos/{'a' * 32}.png"
+    assert layout.report_path("a" * 32).endswith("_marks.json")
