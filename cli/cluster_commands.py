@@ -22,27 +22,33 @@ data_option = click.option(
 workers_option = click.option(
     "--workers", envvar="PHOTOMARK_WORKERS", default=3, show_default=True, show_envvar=True,
     type=click.IntRange(1, 64), help="Workers (each one marker) in the embedded cluster.")
+group_option = click.option(
+    "--group", envvar="PHOTOMARK_GROUP", type=click.Choice(["spread", "memory"]), default="spread",
+    show_default=True, show_envvar=True,
+    help="Group communication inside the cluster: the Spread-compatible daemon in-process (as in the lab) "
+         "or an in-memory group.")
 max_upload_option = click.option(
     "--max-upload-mb", envvar="PHOTOMARK_MAX_UPLOAD_MB", default=50, show_default=True, show_envvar=True,
     type=click.IntRange(1, 4096), help="Largest photo a Svc accepts, in MiB.")
 
 
-def _config(data_dir: Path, workers: int, max_upload_mb: int, register_listen: str = "127.0.0.1:0",
+def _config(data_dir: Path, workers: int, max_upload_mb: int, group: str, register_listen: str = "127.0.0.1:0",
             svc_listen: str = "127.0.0.1:0") -> EmbeddedConfig:
     limits = Limits(max_bytes=max_upload_mb * 1024 * 1024)
     return EmbeddedConfig(data_dir=data_dir, register=RegisterConfig(listen=register_listen),
-                          svc=replace(SvcConfig(listen=svc_listen), limits=limits), workers=workers)
+                          svc=replace(SvcConfig(listen=svc_listen), limits=limits), workers=workers, group=group)
 
 
 @click.command()
 @data_option
 @workers_option
 @max_upload_option
+@group_option
 @click.option("--listen", envvar="PHOTOMARK_REGISTER_LISTEN", default=DEFAULT_REGISTER, show_default=True,
               show_envvar=True, help="ip:port the embedded Register listens on.")
 @click.option("--svc-listen", envvar="PHOTOMARK_SVC_LISTEN", default="127.0.0.1:0", show_default=True,
               show_envvar=True, help="ip:port the embedded Svc listens on (port 0: any free port).")
-def up(data_dir, workers, max_upload_mb, listen, svc_listen) -> None:
+def up(data_dir, workers, max_upload_mb, group, listen, svc_listen) -> None:
     """Run a whole cluster in this process until Ctrl-C: a Register, one Svc and workers.
 
     Uses an in-memory broker and group and stores under --data.  Then, from another
@@ -50,7 +56,7 @@ def up(data_dir, workers, max_upload_mb, listen, svc_listen) -> None:
     """
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    cluster = EmbeddedCluster(_config(data_dir, workers, max_upload_mb, listen, svc_listen)).start()
+    cluster = EmbeddedCluster(_config(data_dir, workers, max_upload_mb, group, listen, svc_listen)).start()
     try:
         try:
             output.echo(f"register listening on {cluster.register_address}")
@@ -83,10 +89,11 @@ def up(data_dir, workers, max_upload_mb, listen, svc_listen) -> None:
 @data_option
 @workers_option
 @max_upload_option
-def mark(photo: Path, keywords, out, report, timeout, data_dir, workers, max_upload_mb) -> None:
+@group_option
+def mark(photo: Path, keywords, out, report, timeout, data_dir, workers, max_upload_mb, group) -> None:
     """Mark KEYWORDS on PHOTO in one go: start the embedded cluster, upload, wait, download, stop."""
     out = out or photo.with_name(f"{photo.stem}_marks.png")
-    with EmbeddedCluster(_config(data_dir, workers, max_upload_mb)) as cluster:
+    with EmbeddedCluster(_config(data_dir, workers, max_upload_mb, group)) as cluster:
         try:
             register_address = cluster.register_address
         except ClusterNotStarted as error:

@@ -1,9 +1,10 @@
 """The embedded cluster: a Register, a Svc and workers in one process.
 
-The same role specs as the lab (``cli/roles/specs.py``), wired to the fakes:
-an in-memory broker (``gateways/broker/memory.py``), an in-memory group
-(``gateways/group/memory.py``), and a local directory for storage.  The gRPC
-servers are real, on localhost.
+The same role specs as the lab (``cli/roles/specs.py``): an in-memory broker
+(``gateways/broker/memory.py``) and a local directory for storage; for the
+group, by default the Spread-compatible daemon in-process with the real Spread
+client (the lab's code path), or the in-memory group (``group="memory"``).  The
+gRPC servers are real, on localhost.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ from cli.roles.config import RegisterConfig, SvcConfig, WorkerConfig
 from cli.roles.specs import register_specs, svc_specs, worker_specs
 from gateways.broker.memory import MemoryBroker
 from gateways.group.memory import MemoryGroupConnection, MemoryGroupHub
+from gateways.group.spread import SpreadGroupConnection
+from gateways.spread.daemon_actor import SpreadDaemonActor
 from storage.fs import FsStorage
 
 START_TIMEOUT = 30.0
@@ -33,13 +36,16 @@ class EmbeddedConfig:
     svc: SvcConfig = field(default_factory=lambda: SvcConfig(listen="127.0.0.1:0"))
     workers: int = 3
     worker: WorkerConfig = field(default_factory=lambda: WorkerConfig(concurrency=1))
+    group: str = "spread"  # or "memory"
 
 
 def _embedded_specs(config: EmbeddedConfig) -> list[ChildSpec]:
     storage = lambda: FsStorage(config.data_dir)  # noqa: E731 - a factory per role
 
     def connection(role: str):
-        return lambda siblings: MemoryGroupConnection.start(siblings["hub"], member_name(role))
+        if config.group == "memory":
+            return lambda siblings: MemoryGroupConnection.start(siblings["hub"], member_name(role))
+        return lambda siblings: SpreadGroupConnection.start(siblings["hub"].address().get(), member_name(role))
 
     def role(specs_of):
         return lambda top: Supervisor.start(specs_of(top), name="role")
@@ -50,7 +56,7 @@ def _embedded_specs(config: EmbeddedConfig) -> list[ChildSpec]:
         return ref
 
     specs = [
-        ChildSpec("hub", lambda top: MemoryGroupHub.start()),
+        ChildSpec("hub", lambda top: MemoryGroupHub.start() if config.group == "memory" else SpreadDaemonActor.start()),
         ChildSpec("broker", started_broker),
         ChildSpec("register", role(lambda top: register_specs(config.register, connection("register"),
                                                                     shared={"hub": top["hub"]}))),
