@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 from dataclasses import dataclass, field
 
 from actors.leader import LeaderSettings
@@ -26,8 +27,17 @@ class SvcConfig:
     announce_interval: float = 2.0
 
     def announced_ip(self) -> str:
+        """The ip the Register hands to clients: --advertise-ip, else the listen host, else
+        (listening on every interface) the address this host's name resolves to."""
         host = self.listen.rsplit(":", 1)[0].strip("[]")
-        return self.advertise_ip or ("127.0.0.1" if host in ("", "0.0.0.0", "::") else host)
+        if self.advertise_ip:
+            return self.advertise_ip
+        if host not in ("", "0.0.0.0", "::"):
+            return host
+        try:
+            return socket.gethostbyname(socket.gethostname())
+        except OSError:
+            return "127.0.0.1"
 
 
 @dataclass(frozen=True)
