@@ -25,7 +25,6 @@ help:  ## list the targets
 
 demo: $(STAMPS)/system-demo venv  ## install what is missing, then mark the bundled sample photo on the embedded cluster
 	$(BIN)/photomark mark $(SAMPLE) -w photomark -w keywords -w "marked photo" -w absent --report samples/release-notes_marks.json
-	@echo "marked photo: samples/release-notes_marks.png"
 
 test: $(STAMPS)/system-test venv  ## install what is missing, then run every test (starting the servers it needs)
 	$(BIN)/python -m pytest -q
