@@ -17,7 +17,7 @@ class Ticker:
     def __init__(self, target: pykka.ActorRef, method: str, interval: float) -> None:
         self._target, self._method, self._interval = target, method, interval
         self._stopped = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=f"ticker-{method}", daemon=True)
+        self._thread = threading.Thread(target=self._run, name=f"ticker {method} {target.actor_urn}", daemon=True)
 
     def start(self) -> "Ticker":
         self._thread.start()

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import os
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pykka
@@ -17,6 +16,7 @@ from gateways.group.memory import MemoryGroupConnection, MemoryGroupHub
 from gateways.storage import StorageGateway
 from storage.memory import MemoryStorage
 from tests.integration.rabbitmq_server import RabbitServer, RabbitServerError
+from tests.polling import eventually
 
 ROOT = Path(__file__).resolve().parents[1]
 # The evaluation sets live in the shared folder beside the repository (CI clones
@@ -60,16 +60,6 @@ def eval_dir() -> Path:
 
 
 
-def eventually(predicate: Callable[[], object], timeout: float = 10.0, what: str = "condition") -> object:
-    """Polls until ``predicate()`` is truthy; fails the test after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(0.01)
 
 
 class GroupRecorder(GroupListener, pykka.ThreadingActor):

@@ -25,14 +25,14 @@ rather than ``tell_call``: an error on a told call would crash the broker actor.
 
 from __future__ import annotations
 
-import threading
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import pykka
 
 from actors.messaging import tell_call
+from actors.ticker import Ticker
 from gateways.events import JobDelivered
 
 
@@ -80,39 +80,6 @@ class _Consumer:
     unacked: tuple[int, _Job] | None = None  # (delivery tag, job)
 
 
-@dataclass(frozen=True)
-class _LivenessTick:
-    """Told to the actor by its own ticker thread; not a public message."""
-
-
-@dataclass
-class _Ticker:
-    """A thread that tells an actor ``_LivenessTick()`` every ``interval`` seconds
-    until stopped or until the actor is gone."""
-
-    actor_ref: pykka.ActorRef
-    interval: float
-    name: str
-    _stopping: threading.Event = field(default_factory=threading.Event)
-    _thread: threading.Thread | None = None
-
-    def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name=self.name, daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stopping.set()
-        if self._thread is not None and self._thread is not threading.current_thread():
-            self._thread.join(timeout=max(1.0, 5 * self.interval))
-
-    def _run(self) -> None:
-        while not self._stopping.wait(self.interval):
-            try:
-                self.actor_ref.tell(_LivenessTick())
-            except pykka.ActorDeadError:
-                return
-
-
 def _listener_ref(listener: pykka.ActorRef | pykka.ActorProxy) -> pykka.ActorRef:
     if isinstance(listener, pykka.ActorProxy):
         return listener.actor_ref
@@ -148,14 +115,13 @@ class MemoryBroker(pykka.ThreadingActor):
         self._last_tag = 0
         self._published = 0
         self._acked = 0
-        self._ticker = _Ticker(
-            self.actor_ref, liveness_interval, f"MemoryBroker-liveness {self.actor_urn}"
-        )
+        self._liveness_interval = liveness_interval
+        self._ticker: Ticker | None = None
 
     # -- lifecycle -----------------------------------------------------------
 
     def on_start(self) -> None:
-        self._ticker.start()
+        self._ticker = Ticker(self.actor_ref, "check_liveness", self._liveness_interval).start()
 
     def on_stop(self) -> None:
         self._ticker.stop()
@@ -163,11 +129,9 @@ class MemoryBroker(pykka.ThreadingActor):
     def on_failure(self, *_exc_info: Any) -> None:
         self._ticker.stop()
 
-    def on_receive(self, message: Any) -> Any:
-        if isinstance(message, _LivenessTick):
-            self._check_liveness()
-            return None
-        return super().on_receive(message)
+    def check_liveness(self) -> None:
+        """Told by the ticker: cancels consumers whose listener died, so their job is redelivered."""
+        self._check_liveness()
 
     # -- the gateway's methods -------------------------------------------------
 

@@ -33,13 +33,13 @@ dropped by its connection; the connection (the process's Spread session) stays.
 from __future__ import annotations
 
 import random
-import threading
 from dataclasses import dataclass
 from typing import Any
 
 import pykka
 
 from actors.messaging import tell_call
+from actors.ticker import Ticker
 from gateways.events import MessageReceived, ViewChanged
 from gateways.spread.constants import (
     CONNECTION_CLOSED,
@@ -151,37 +151,6 @@ class _Deliver:
     event: ViewChanged | MessageReceived
 
 
-@dataclass(frozen=True)
-class _LivenessTick:
-    """Told to the hub by its own ticker thread."""
-
-
-class _Ticker:
-    """Tells an actor ``_LivenessTick()`` every ``interval`` seconds until
-    stopped or until the actor is gone."""
-
-    def __init__(self, actor_ref: pykka.ActorRef, interval: float, name: str) -> None:
-        self._actor_ref = actor_ref
-        self._interval = interval
-        self._stopping = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stopping.set()
-        if self._thread.is_alive() and self._thread is not threading.current_thread():
-            self._thread.join(timeout=max(1.0, 5 * self._interval))
-
-    def _run(self) -> None:
-        while not self._stopping.wait(self._interval):
-            try:
-                self._actor_ref.tell(_LivenessTick())
-            except pykka.ActorDeadError:
-                return
-
-
 class MemoryGroupHub(pykka.ThreadingActor):
     """The in-process Spread daemon: groups, members, one total order of deliveries."""
 
@@ -200,14 +169,11 @@ class MemoryGroupHub(pykka.ThreadingActor):
         self._groups: dict[str, set[str]] = {}  # group -> private names of its members
         self._gone: set[str] = set()  # connections found dead, to disconnect
         self._random = random.Random()
-        self._ticker = _Ticker(
-            self.actor_ref,
-            liveness_interval,
-            f"MemoryGroupHub-liveness {self.actor_urn}",
-        )
+        self._liveness_interval = liveness_interval
+        self._ticker: Ticker | None = None
 
     def on_start(self) -> None:
-        self._ticker.start()
+        self._ticker = Ticker(self.actor_ref, "check_liveness", self._liveness_interval).start()
 
     def on_stop(self) -> None:
         self._ticker.stop()
@@ -215,14 +181,10 @@ class MemoryGroupHub(pykka.ThreadingActor):
     def on_failure(self, *_exc_info: Any) -> None:
         self._ticker.stop()
 
-    def on_receive(self, message: Any) -> Any:
-        if isinstance(message, _LivenessTick):
-            self._gone.update(
-                name for name, ref in self._connections.items() if not ref.is_alive()
-            )
-            self._reap()
-            return None
-        return super().on_receive(message)
+    def check_liveness(self) -> None:
+        """Told by the ticker: disconnects every connection whose actor died."""
+        self._gone.update(name for name, ref in self._connections.items() if not ref.is_alive())
+        self._reap()
 
     # -- for tests -----------------------------------------------------------
 

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import threading
-import time
-from collections.abc import Callable
 
 import pykka
 import pytest
@@ -12,6 +10,7 @@ import pytest
 from actors.messaging import tell_call
 from actors.restart_policy import RestartPolicy
 from actors.supervisor import ChildSpec, Supervisor
+from tests.polling import eventually as wait_until
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -21,15 +20,6 @@ FAST = RestartPolicy(
 CHECK = 0.01
 
 
-def wait_until(
-    predicate: Callable[[], bool], timeout: float = 5.0, what: str = "condition"
-) -> None:
-    """Poll ``predicate`` until it holds; fail the test when ``timeout`` passes first."""
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(0.005)
 
 
 class Member(pykka.ThreadingActor):

@@ -12,19 +12,11 @@ import pytest
 from gateways.rpc.client import STATE_NAMES, PhotoClient, RegisterClient
 from storage import layout
 from tests.cluster.photos import page_with
+from tests.polling import eventually as until
 
 pytestmark = pytest.mark.integration
 
 
-def until(predicate, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(0.05)
 
 
 def pending_of(svc) -> "PendingReply":  # noqa: F821

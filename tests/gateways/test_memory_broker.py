@@ -4,7 +4,6 @@ prefetch 1, round-robin, dead letters, redelivery when a consumer goes away."""
 from __future__ import annotations
 
 import threading
-import time
 
 import pykka
 import pytest
@@ -17,6 +16,7 @@ from gateways.broker.memory import (
     PreconditionFailed,
 )
 from gateways.events import JobDelivered
+from tests.polling import eventually
 
 
 class Recorder(pykka.ThreadingActor):
@@ -46,16 +46,6 @@ class Acker(Recorder):
         self.broker.ack(event.consumer, event.delivery_tag)
 
 
-def eventually(check, timeout: float = 5.0, interval: float = 0.01):
-    """Poll ``check()`` until it returns something truthy; fail at the deadline."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"condition not met within {timeout}s; last value {value!r}")
-        time.sleep(interval)
 
 
 def seen(recorder: pykka.ActorProxy) -> list[JobDelivered]:

@@ -15,6 +15,7 @@ from actors.messaging import tell_call
 from gateways.events import MessageReceived, ViewChanged
 from gateways.group.memory import MemoryGroupConnection, MemoryGroupHub
 from gateways.spread.errors import SpreadConnectionError, SpreadError, SpreadRejected
+from tests.polling import eventually
 
 GROUP = "photomark.svcs"
 
@@ -36,16 +37,6 @@ class Listener(pykka.ThreadingActor):
         return list(self.events)
 
 
-def eventually(check, timeout: float = 5.0, interval: float = 0.01):
-    """Poll ``check()`` until it returns something truthy; fail at the deadline."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"condition not met within {timeout}s; last value {value!r}")
-        time.sleep(interval)
 
 
 def seen(listener: pykka.ActorProxy) -> list:
