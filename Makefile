@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 STAMPS := .stamps
 # What the demo needs, and what the tests need on top (the real servers they start).
 APT_DEMO := tesseract-ocr tesseract-ocr-eng fonts-dejavu-core
-APT_TEST := $(APT_DEMO) rabbitmq-server
+APT_TEST := $(APT_DEMO) rabbitmq-server glusterfs-server glusterfs-client
 # Installs the Debian packages among $(1) that are not installed yet.
 apt_install = missing=$$(for p in $(1); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || echo $$p; done); \
 	$(PYTHON) -c 'import ensurepip, venv' 2>/dev/null || missing="$$missing python3-venv"; \

@@ -3,15 +3,42 @@
 Writes go to a temporary name in the same directory, are fsynced, renamed over
 the final name, and the directory is fsynced, so a crash leaves the old object
 or the new one, and a Gluster mount replicates the rename atomically.
+
+On a GlusterFS mount with the default options (open-behind, stat-prefetch,
+attribute caching), a read racing a rename of the same name from another client
+can fail with ESTALE for up to about a second, although the object is there
+(tests/integration/test_gluster_storage.py measured it).  Reads therefore retry
+on ESTALE for a while; the lab volume should still use the options in the README,
+with which no ESTALE was seen at all.
 """
 
 from __future__ import annotations
 
+import errno
 import os
+import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 from storage.backend import ObjectNotFound, UnsafeName, check_name
+
+T = TypeVar("T")
+STALE_RETRY_SECONDS = 3.0
+
+
+def retrying_stale(read: Callable[[], T], seconds: float = STALE_RETRY_SECONDS) -> T:
+    """Runs ``read``, again after short pauses while it fails with ESTALE, for up to ``seconds``."""
+    deadline, pause = time.monotonic() + seconds, 0.01
+    while True:
+        try:
+            return read()
+        except OSError as error:
+            if error.errno != errno.ESTALE or time.monotonic() > deadline:
+                raise
+        time.sleep(pause)
+        pause = min(pause * 2, 0.2)
 
 
 class FsStorage:
@@ -45,17 +72,23 @@ class FsStorage:
             os.close(directory)
 
     def read(self, name: str) -> bytes:
+        path = self.path(name)
         try:
-            return self.path(name).read_bytes()
+            return retrying_stale(path.read_bytes)
         except FileNotFoundError:
             raise ObjectNotFound(name) from None
 
     def exists(self, name: str) -> bool:
-        return self.path(name).is_file()
+        path = self.path(name)
+        try:
+            return retrying_stale(lambda: os.stat(path).st_mode) and path.is_file()
+        except FileNotFoundError:
+            return False
 
     def size(self, name: str) -> int:
+        path = self.path(name)
         try:
-            return self.path(name).stat().st_size
+            return retrying_stale(lambda: os.stat(path).st_size)
         except FileNotFoundError:
             raise ObjectNotFound(name) from None
 

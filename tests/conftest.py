@@ -15,6 +15,7 @@ from gateways.events import GroupListener
 from gateways.group.memory import MemoryGroupConnection, MemoryGroupHub
 from gateways.storage import StorageGateway
 from storage.memory import MemoryStorage
+from tests.integration.gluster_volume import gluster_volume  # noqa: F401 - a session fixture
 from tests.integration.rabbitmq_server import RabbitServer, RabbitServerError
 from tests.polling import eventually
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+import uuid
 from collections.abc import Iterator
 
 import pytest
@@ -12,8 +14,12 @@ JOB_QUEUES = ("photomark.jobs", "photomark.jobs.dead")
 
 
 @pytest.fixture
-def storage_dir(tmp_path):
-    return tmp_path / "storage"
+def storage_dir(gluster_volume, request):
+    """This test's own directory on the replica-3 GlusterFS mount, as the lab stores photos."""
+    path = gluster_volume.mount_path / f"lab-{uuid.uuid4().hex[:12]}"
+    path.mkdir()
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
 
 
 @pytest.fixture

@@ -185,3 +185,33 @@ def test_bad_input_through_the_processes_gets_clear_errors_and_writes_nothing(la
     assert not (storage_dir / "photos").exists() or list((storage_dir / "photos").iterdir()) == []
     assert STATE_NAMES[client.wait(client.upload(page_with("photomark", 2), ["photomark"]), 120).state] == "READY"
     client.close()
+
+
+def test_uploads_and_downloads_go_on_with_a_gluster_brick_killed_and_the_volume_heals(lab, gluster_volume,
+                                                                                        storage_dir):
+    register = lab.start_register()
+    lab.start_svc()
+    lab.start_worker()
+    lab.start_worker()
+    client = PhotoClient.via_register(register.address, wait=30)
+    before = [client.upload(page_with("photomark", 1, seed=i), ["photomark"]) for i in range(3)]
+    assert {STATE_NAMES[client.wait(i, 120).state] for i in before} == {"READY"}
+
+    gluster_volume.kill_brick(0)
+    try:
+        during = [client.upload(page_with("photomark", 2, seed=10 + i), ["photomark"]) for i in range(6)]
+        assert {STATE_NAMES[client.wait(i, 120).state] for i in during} == {"READY"}
+        for photo_id in before + during:
+            result = client.download(photo_id)
+            assert result.state == "READY"
+            assert result.data == (storage_dir / layout.marks_path(photo_id)).read_bytes()
+    finally:
+        gluster_volume.restart_bricks()
+    gluster_volume.wait_healed(60)
+
+    assert gluster_volume.heal_info_pending() == 0
+    relative = storage_dir.relative_to(gluster_volume.mount_path)
+    for brick in gluster_volume.brick_paths:
+        for photo_id in during:
+            assert (Path(brick) / relative / layout.report_path(photo_id)).exists(), (brick, photo_id)
+    client.close()

@@ -57,3 +57,32 @@ def test_ids_are_128_random_bits_in_hex_and_checked():
             layout.check_id(bad)
     assert layout.photo_path("a" * 32, "png") == f"photos/{'a' * 32}.png"
     assert layout.report_path("a" * 32).endswith("_marks.json")
+
+
+def test_reads_retry_while_the_file_system_answers_estale(tmp_path, monkeypatch):
+    import errno
+    from pathlib import Path
+
+    storage = FsStorage(tmp_path)
+    storage.write("photos/a.png", b"whole")
+    real_read, failures = Path.read_bytes, iter([True, True, False])
+
+    def stale_then_fine(self):
+        if next(failures, False):
+            raise OSError(errno.ESTALE, "Stale file handle")
+        return real_read(self)
+
+    monkeypatch.setattr(Path, "read_bytes", stale_then_fine)
+    assert storage.read("photos/a.png") == b"whole"
+
+
+def test_a_lasting_estale_is_an_error_in_the_end(tmp_path, monkeypatch):
+    import errno
+
+    from storage import fs
+
+    def always_stale():
+        raise OSError(errno.ESTALE, "Stale file handle")
+
+    with pytest.raises(OSError):
+        fs.retrying_stale(always_stale, seconds=0.05)
