@@ -1,8 +1,8 @@
 """The Leader actor: acts on the pending list when this Svc is the oldest in the view.
 
 Every Svc runs one; only the one that ``leadership.is_leader`` picks acts.  The
-leader checkpoints the list to storage (so a restart of every Svc loses
-nothing), restores it from the checkpoint when it takes over, and re-publishes
+leader checkpoints the list to storage (so a restart of every Svc loses nothing:
+the first Svc back starts from it, see ``actors/pending.py``) and re-publishes
 jobs pending past a timeout, giving up after a bounded number of attempts.  A
 restarted Leader actor asks the group for the current view and decides again.
 """
@@ -21,7 +21,6 @@ from actors.job import decode as decode_job
 from actors.ticker import Ticker
 from gateways.events import GroupListener, ViewChanged
 from storage import layout
-from storage.backend import ObjectNotFound
 
 log = structlog.get_logger()
 
@@ -69,20 +68,8 @@ class Leader(GroupListener, pykka.ThreadingActor):
         was_leading, self.leading = self.leading, leadership.is_leader(self.me, self.members)
         if self.leading and not was_leading:
             log.info("leader.elected", me=self.me, members=len(self.members))
-            self.restore()
         elif was_leading and not self.leading:
             log.info("leader.stepped_down", me=self.me)
-
-    def restore(self) -> None:
-        try:
-            saved = json.loads(self.storage.read(layout.PENDING_STATE).get())
-        except ObjectNotFound:
-            return
-        except (ValueError, TypeError) as error:
-            log.error("leader.checkpoint_unreadable", error=str(error))
-            return
-        added = self.pending.restore(saved.get("entries", [])).get()
-        log.info("leader.restored", entries=added)
 
     def checkpoint(self) -> None:
         version, entries = self.pending.snapshot().get()

@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from actors.member_names import role_of
 from actors.pending_state import PENDING, Entries
 
-
 SVC_ROLE = "s"
 
 

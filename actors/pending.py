@@ -12,14 +12,18 @@ in the order, with the list as it stands there, in chunks sent to the newcomer's
 private name.  The newcomer buffers every message it receives after its own
 request and applies them on top of the snapshot, so it ends exactly where the
 others are.  If the leader leaves before the snapshot is complete, the newcomer
-asks the next leader.  A Svc that finds itself the leader has nobody to ask: its
-Leader actor restores the checkpoint instead.
+asks the next leader.  A Svc that finds itself the leader before it has the list
+has nobody to ask (every Svc was down): it starts from the leader's last
+checkpoint in storage, and Svcs that join later get that from it.  A replica that
+already holds the list never reads the checkpoint: it would bring back jobs that
+finished since.
 """
 
 from __future__ import annotations
 
+import json
 import secrets
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 
 import pykka
 import structlog
@@ -28,6 +32,8 @@ from actors import group_messages, leadership, pending_snapshot, pending_state
 from actors.messaging import tell_call
 from actors.pending_state import FAILED, Entry
 from gateways.events import GroupListener, MessageReceived, ViewChanged
+from storage import layout
+from storage.backend import ObjectNotFound
 
 log = structlog.get_logger()
 
@@ -36,9 +42,10 @@ TRACKED = {"pending.add", "job.done", "job.failed", "job.retry"}
 
 class PendingList(GroupListener, pykka.ThreadingActor):
     def __init__(self, group: pykka.ActorProxy | None = None, listeners: Sequence[pykka.ActorProxy] = (),
-                 chunk_bytes: int = pending_snapshot.CHUNK_BYTES) -> None:
+                 storage: pykka.ActorProxy | None = None, chunk_bytes: int = pending_snapshot.CHUNK_BYTES) -> None:
         super().__init__()
         self.group, self.listeners, self.chunk_bytes = group, list(listeners), chunk_bytes
+        self.storage = storage
         self.entries: pending_state.Entries = {}
         self.version = 0  # counts applied changes, so the leader checkpoints only when needed
         self.me = ""
@@ -63,8 +70,9 @@ class PendingList(GroupListener, pykka.ThreadingActor):
         if self.synced:
             return
         if leader == self.me:
-            log.info("pending.synced", how="leading: restoring from the checkpoint")
-            self._synced_with([entry.as_dict() for entry in self.entries.values()])
+            saved = self._checkpoint()
+            log.info("pending.synced", how="leading: from the checkpoint", entries=len(saved))
+            self._synced_with(saved)
         elif leader is not None and leader != self.asked:
             self._ask_for_snapshot(leader)
 
@@ -128,6 +136,18 @@ class PendingList(GroupListener, pykka.ThreadingActor):
         for message in buffered:
             self.apply(message)
 
+    def _checkpoint(self) -> list[dict]:
+        if self.storage is None:
+            return []
+        try:
+            saved = json.loads(self.storage.read(layout.PENDING_STATE).get())
+            return [entry for entry in saved["entries"] if isinstance(entry, dict) and "id" in entry]
+        except ObjectNotFound:
+            return []
+        except (ValueError, TypeError, KeyError) as error:
+            log.error("pending.checkpoint_unreadable", error=str(error))
+            return []
+
     def _multicast(self, group: str, payload: dict) -> None:
         message_type, data = group_messages.encode(payload)
         self.group.multicast(group, message_type, data).get()
@@ -156,18 +176,6 @@ class PendingList(GroupListener, pykka.ThreadingActor):
     def snapshot(self) -> tuple[int, list[dict]]:
         """(version, entries as dicts): what the leader checkpoints."""
         return self.version, [entry.as_dict() for entry in self.entries.values()]
-
-    def restore(self, entries: Iterable[dict]) -> int:
-        """Adds checkpointed entries this replica does not know yet; returns how many."""
-        added = 0
-        for data in entries:
-            entry = Entry.from_dict(data)
-            if entry.id not in self.entries:
-                self.entries[entry.id] = entry
-                added += 1
-        if added:
-            self.version += 1
-        return added
 
     def overdue(self, now: float, timeout: float, max_attempts: int) -> leadership.Overdue:
         return leadership.overdue(self.entries, now, timeout, max_attempts)

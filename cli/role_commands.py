@@ -20,7 +20,7 @@ from cli.roles.config import (
     WorkerConfig,
 )
 from cli.roles.process import run_role
-from cli.roles.specs import register_specs, svc_specs, worker_specs
+from cli.roles.specs import declared, register_specs, svc_specs, worker_specs
 from gateways.broker.rabbitmq import RabbitBroker
 from gateways.group.spread import SpreadGroupConnection
 from storage.fs import FsStorage
@@ -53,12 +53,7 @@ def spread_connection(address: str, role: str):
 
 
 def rabbit_broker(url: str, queue_type: str, heartbeat: int):
-    def start(siblings):
-        ref = RabbitBroker.start(url, queue_type=queue_type, heartbeat=heartbeat)
-        ref.proxy().declare().get()
-        return ref
-
-    return start
+    return lambda siblings: declared(RabbitBroker.start(url, queue_type=queue_type, heartbeat=heartbeat))
 
 
 @click.command()

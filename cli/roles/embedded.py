@@ -19,7 +19,7 @@ import pykka
 from actors.member_names import member_name
 from actors.supervisor import ChildSpec, Supervisor
 from cli.roles.config import RegisterConfig, SvcConfig, WorkerConfig
-from cli.roles.specs import register_specs, svc_specs, worker_specs
+from cli.roles.specs import declared, register_specs, svc_specs, worker_specs
 from gateways.broker.memory import MemoryBroker
 from gateways.group.memory import MemoryGroupConnection, MemoryGroupHub
 from gateways.group.spread import SpreadGroupConnection
@@ -50,14 +50,9 @@ def _embedded_specs(config: EmbeddedConfig) -> list[ChildSpec]:
     def role(specs_of):
         return lambda top: Supervisor.start(specs_of(top), name="role")
 
-    def started_broker(_top) -> pykka.ActorRef:
-        ref = MemoryBroker.start()
-        ref.proxy().declare().get()
-        return ref
-
     specs = [
         ChildSpec("hub", lambda top: MemoryGroupHub.start() if config.group == "memory" else SpreadDaemonActor.start()),
-        ChildSpec("broker", started_broker),
+        ChildSpec("broker", lambda top: declared(MemoryBroker.start())),
         ChildSpec("register", role(lambda top: register_specs(config.register, connection("register"),
                                                                     shared={"hub": top["hub"]}))),
         ChildSpec("svc", role(lambda top: svc_specs(config.svc, storage, connection("svc"),

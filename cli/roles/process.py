@@ -13,6 +13,7 @@ import sys
 import threading
 from collections.abc import Sequence
 
+import pykka
 import structlog
 
 from actors.supervisor import ChildSpec, Supervisor
@@ -41,7 +42,12 @@ def run_role(role: str, specs: Sequence[ChildSpec]) -> None:
         if not supervisor.is_alive():
             break
     if supervisor.is_alive():
-        supervisor.stop(timeout=STOP_TIMEOUT)
+        try:
+            supervisor.stop(timeout=STOP_TIMEOUT)
+        except pykka.Timeout:
+            log.error("role.stop_timeout", role=role, seconds=STOP_TIMEOUT)
+    # Actor threads keep a process alive: whatever a failed start left behind goes too.
+    pykka.ActorRegistry.stop_all(block=True, timeout=10)
     if escalation:
         log.error("role.gave_up", role=role, reason=escalation[0])
         print(f"error: photomark {role} gave up: {escalation[0]}", file=sys.stderr)

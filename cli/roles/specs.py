@@ -34,6 +34,17 @@ Siblings = Mapping[str, pykka.ActorProxy]
 GatewayFactory = Callable[[Siblings], pykka.ActorRef]
 
 
+def declared(broker: pykka.ActorRef) -> pykka.ActorRef:
+    """A started broker gateway once its exchange and queues are declared; stopped again if that
+    fails, so a supervisor retrying the start leaves no gateway (and no connection) behind."""
+    try:
+        broker.proxy().declare().get()
+    except Exception:
+        broker.stop()
+        raise
+    return broker
+
+
 def _child(name: str, start: Callable[[Siblings], pykka.ActorRef], shared: Siblings) -> ChildSpec:
     return ChildSpec(name, lambda siblings: start({**shared, **siblings}))
 
@@ -73,7 +84,7 @@ def svc_specs(config: SvcConfig, storage: Callable[[], Storage], group: GatewayF
         *_gateway("broker", broker, shared),
         _child("group", group, shared),
         _child("notifier", lambda s: Notifier.start(), shared),
-        _subscribed("pending", lambda s: PendingList.start(s["group"], [s["notifier"]]), shared),
+        _subscribed("pending", lambda s: PendingList.start(s["group"], [s["notifier"]], s["storage"]), shared),
         _subscribed("leader", lambda s: Leader.start(s["group"], s["pending"], s["broker"], s["storage"],
                                                      config.leader), shared),
         _child("uploader", lambda s: Uploader.start(s["storage"], s["broker"], s["group"]), shared),

@@ -21,7 +21,7 @@ class Clock:
 
 def start_svc(fakes, clock, user="s000000001", retry_after=60.0, max_attempts=2):
     group = fakes.connection(user)
-    pending = PendingList.start(group).proxy()
+    pending = PendingList.start(group, storage=fakes.storage).proxy()
     group.subscribe(pending).get()
     settings = LeaderSettings(retry_after=retry_after, max_attempts=max_attempts, tick=3600)
     leader = Leader.start(group, pending, fakes.broker, fakes.storage, settings, clock=clock).proxy()
@@ -37,7 +37,7 @@ def add_pending(group, at: float) -> Job:
     return job
 
 
-def test_the_only_svc_leads_and_restores_the_checkpoint(fakes, eventually):
+def test_the_first_svc_leads_and_starts_from_the_checkpoint(fakes, eventually):
     entry = {"id": PHOTO_ID, "job": {"v": 1, "id": PHOTO_ID}, "status": "pending", "attempts": 1, "since": 5.0}
     fakes.backend.write(layout.PENDING_STATE, json.dumps({"v": 1, "entries": [entry]}).encode())
 

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import json
+
 from actors import group_messages
+from actors.leader import Leader, LeaderSettings
 from actors.pending import PendingList
 from actors.pending_snapshot import Assembler, chunks
+from storage import layout
 
 JOB = {"v": 1, "photo": "photos/x.png", "keywords": ["alpha"], "filename": "x.png", "submitted_at": 1.0}
 
@@ -17,7 +21,7 @@ def entry(i: int) -> dict:
 
 def svc(fakes, user: str, chunk_bytes: int = 96_000):
     group = fakes.connection(user)
-    pending = PendingList.start(group, chunk_bytes=chunk_bytes).proxy()
+    pending = PendingList.start(group, storage=fakes.storage, chunk_bytes=chunk_bytes).proxy()
     group.subscribe(pending).get()
     group.join(group_messages.SVCS_GROUP).get()
     return group, pending
@@ -62,9 +66,11 @@ def test_a_svc_that_joins_gets_the_list_and_what_happened_meanwhile(fakes, event
 
 
 def test_a_list_of_100000_entries_travels_in_chunks(fakes, eventually):
+    fakes.backend.write(layout.PENDING_STATE, json.dumps({"v": 1, "entries": [entry(i) for i in range(100_000)]})
+                        .encode())
     _, old = svc(fakes, "s000000001", chunk_bytes=96_000)
-    eventually(lambda: old.is_synced().get(), what="the first Svc to be synced")
-    assert old.restore([entry(i) for i in range(100_000)]).get() == 100_000
+    eventually(lambda: old.is_synced().get(), what="the first Svc to start from the checkpoint")
+    assert old.count().get() == 100_000
 
     _, new = svc(fakes, "s000000002")
 
@@ -92,3 +98,23 @@ def test_a_newcomer_asks_the_next_leader_when_the_first_one_leaves(fakes, eventu
 
     eventually(lambda: newcomer.is_synced().get(), what="the newcomer to be synced by the next leader")
     assert ids(newcomer) == ids(second) == [entry(1)["id"]]
+
+
+def test_a_replica_that_holds_the_list_does_not_bring_back_checkpointed_jobs_when_it_takes_over(fakes,
+                                                                                                eventually):
+    stale = entry(7)
+    fakes.backend.write(layout.PENDING_STATE, json.dumps({"v": 1, "entries": [stale]}).encode())
+    first_group, first = svc(fakes, "s000000001")
+    eventually(lambda: ids(first) == [stale["id"]], what="the first Svc to start from the checkpoint")
+    message_type, payload = group_messages.encode({"type": "job.done", "id": stale["id"]})
+    first_group.multicast(group_messages.SVCS_GROUP, message_type, payload).get()
+    second_group, second = svc(fakes, "s000000002")
+    leader = Leader.start(second_group, second, fakes.broker, fakes.storage, LeaderSettings(tick=3600)).proxy()
+    second_group.subscribe(leader).get()
+    eventually(lambda: second.is_synced().get(), what="the second to get the list")
+    assert ids(second) == []
+
+    first_group.leave(group_messages.SVCS_GROUP).get()  # the second leads now; the checkpoint is older
+
+    eventually(lambda: leader.is_leading().get(), what="the second to lead")
+    assert ids(second) == []
