@@ -8,6 +8,7 @@ from cli import logs
 from cli.client_commands import download, status, upload
 from cli.cluster_commands import mark, up
 from cli.role_commands import register, spread_daemon, svc, worker
+from cli.shell import shell_command
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -25,7 +26,7 @@ def cli(log_level: str, log_json: bool | None) -> None:
     logs.configure(log_level, log_json)
 
 
-for command in (up, mark, upload, status, download, register, svc, worker, spread_daemon):
+for command in (up, mark, upload, status, download, shell_command, register, svc, worker, spread_daemon):
     cli.add_command(command)
 
 
