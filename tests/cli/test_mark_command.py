@@ -59,7 +59,12 @@ def test_mark_refuses_a_file_that_is_not_an_image_and_writes_nothing(tmp_path):
 
 def test_every_command_explains_its_flags():
     root = Path(__file__).resolve().parents[2]
-    for command in ("mark", "up", "upload", "download", "status"):
+    listing = photomark("--help", cwd=root).stdout
+    commands = ("mark", "up", "upload", "download", "status", "shell", "register", "svc", "worker", "spread-daemon")
+    for command in commands:
+        assert command in listing
         result = photomark(command, "--help", cwd=root)
         assert result.returncode == 0, result.stderr
-        assert "PHOTOMARK_" in result.stdout or command in ("mark",), result.stdout
+        options = [line.split()[0] for line in result.stdout.splitlines() if line.strip().startswith("-")]
+        assert options, result.stdout
+        assert "PHOTOMARK_" in result.stdout or command == "shell", result.stdout
