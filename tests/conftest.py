@@ -11,10 +11,10 @@ import pytest
 
 from actors import group_messages
 from gateways.broker.memory import MemoryBroker
-from gateways.events import GroupListener
 from gateways.group.memory import MemoryGroupConnection, MemoryGroupHub
 from gateways.storage import StorageGateway
 from storage.memory import MemoryStorage
+from tests.dummies import GroupRecorder, JobRecorder
 from tests.integration.gluster_volume import gluster_volume  # noqa: F401 - a session fixture
 from tests.integration.rabbitmq_server import RabbitServer, RabbitServerError
 from tests.polling import eventually
@@ -63,25 +63,6 @@ def eval_dir() -> Path:
 
 
 
-class GroupRecorder(GroupListener, pykka.ThreadingActor):
-    """Listens to a group and keeps every decoded payload and view, in order."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.payloads: list[dict] = []
-        self.views: list = []
-
-    def on_message_received(self, event) -> None:
-        self.payloads.append(group_messages.decode(event.message_type, event.payload))
-
-    def on_view_changed(self, event) -> None:
-        self.views.append(event)
-
-    def seen(self) -> list[dict]:
-        return list(self.payloads)
-
-    def types(self) -> list[str]:
-        return [payload["type"] for payload in self.payloads]
 
 
 class Fakes:
@@ -110,18 +91,6 @@ def fakes() -> Fakes:
     return Fakes()
 
 
-class JobRecorder(pykka.ThreadingActor):
-    """A broker consumer that keeps what it is handed and acks nothing unless told."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.deliveries: list = []
-
-    def on_job_delivered(self, delivery) -> None:
-        self.deliveries.append(delivery)
-
-    def seen(self) -> list:
-        return list(self.deliveries)
 
 
 def make_png(size=(64, 32), text: str = "") -> bytes:

@@ -16,36 +16,9 @@ from gateways.broker.memory import (
     PreconditionFailed,
 )
 from gateways.events import JobDelivered
+from tests.dummies import JobAcker as Acker
+from tests.dummies import JobRecorder as Recorder
 from tests.polling import eventually
-
-
-class Recorder(pykka.ThreadingActor):
-    """A consumer's listener that only records what it is handed."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.events: list[JobDelivered] = []
-
-    def on_job_delivered(self, event: JobDelivered) -> None:
-        self.events.append(event)
-
-    def seen(self) -> list[JobDelivered]:
-        return list(self.events)
-
-
-class Acker(Recorder):
-    """A listener that records each job and acks it at once (a proxy call whose
-    future nobody waits on, the way a worker acks)."""
-
-    def __init__(self, broker: pykka.ActorProxy) -> None:
-        super().__init__()
-        self.broker = broker
-
-    def on_job_delivered(self, event: JobDelivered) -> None:
-        super().on_job_delivered(event)
-        self.broker.ack(event.consumer, event.delivery_tag)
-
-
 
 
 def seen(recorder: pykka.ActorProxy) -> list[JobDelivered]:

@@ -25,6 +25,8 @@ from gateways.broker.rabbitmq import (
     RabbitBroker,
 )
 from gateways.events import JobDelivered
+from tests.dummies import JobAcker as Acker
+from tests.dummies import JobRecorder as Recorder
 from tests.polling import eventually
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(90)]
@@ -33,37 +35,6 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 # --- listeners and helpers ----------------------------------------------------
-
-
-class Recorder(pykka.ThreadingActor):
-    """A consumer's listener that only records what it is handed."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.events: list[JobDelivered] = []
-
-    def on_job_delivered(self, event: JobDelivered) -> None:
-        self.events.append(event)
-
-    def seen(self) -> list[JobDelivered]:
-        return list(self.events)
-
-
-class Acker(Recorder):
-    """Records each job and acks it at once, with a proxy call whose future
-    nobody waits on (the way a worker acks); ``hold_first`` keeps the first
-    job unacked, as a worker busy with it."""
-
-    def __init__(self, broker: pykka.ActorProxy, hold_first: bool = False) -> None:
-        super().__init__()
-        self.broker = broker
-        self.hold_first = hold_first
-
-    def on_job_delivered(self, event: JobDelivered) -> None:
-        super().on_job_delivered(event)
-        if self.hold_first and len(self.events) == 1:
-            return
-        self.broker.ack(event.consumer, event.delivery_tag)
 
 
 
