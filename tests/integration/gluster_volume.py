@@ -49,6 +49,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.processes import alive, wait_gone
+
 HOST = "127.0.0.2"  # glusterd refuses bricks on 127.0.0.1 ("localhost")
 DEFAULT_NAME = "photomark-test"
 PING_TIMEOUT = 3  # seconds before a client gives up on a silent brick
@@ -75,13 +77,6 @@ class GlusterError(RuntimeError):
     """Gluster could not be set up or driven; the message carries the log tail."""
 
 
-def _alive(pid: int) -> bool:
-    """Running, and not a zombie (PID 1 of a sandbox may never reap it)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return stat.rsplit(")", 1)[1].split()[0] not in ("Z", "X")
 
 
 def _children(pid: int) -> list[int]:
@@ -99,13 +94,6 @@ def _children(pid: int) -> list[int]:
     return found
 
 
-def _wait_gone(pid: int, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while _alive(pid):
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.05)
-    return True
 
 
 def _option(pid: int, flag: str) -> str | None:
@@ -394,7 +382,7 @@ class GlusterVolume:
 
     def brick_pids(self) -> list[int | None]:
         """Pid of each brick process (None for a brick that is down), in brick order."""
-        return [pid if online and pid is not None and _alive(pid) else None for online, pid in self.brick_status()]
+        return [pid if online and pid is not None and alive(pid) else None for online, pid in self.brick_status()]
 
     def wait_bricks_online(self, timeout: float = 30.0) -> list[int]:
         deadline = time.monotonic() + timeout
@@ -413,7 +401,7 @@ class GlusterVolume:
             raise GlusterError(f"brick {index} ({self.bricks[index]}) is not running")
         pidfile = _option(pid, "-p")
         os.kill(pid, signal.SIGKILL)
-        if not _wait_gone(pid, 10.0):
+        if not wait_gone(pid, 10.0):
             raise GlusterError(f"brick pid {pid} survived SIGKILL")
         # A brick daemonizes, so its parent is PID 1, and a sandbox's PID 1 may reap it
         # only much later.  glusterd takes a brick whose pidfile names a pid that

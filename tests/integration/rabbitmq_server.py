@@ -25,6 +25,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from tests.processes import alive, wait_gone
+
 AMQP_HEADER = b"AMQP\x00\x00\x09\x01"
 DEFAULT_URL = "amqp://guest:guest@127.0.0.1:5672/%2F"
 DEBIAN_BIN = Path("/usr/lib/rabbitmq/bin")  # the real scripts, not the su-to-rabbitmq wrappers
@@ -76,19 +78,6 @@ def free_ports(count: int, low: int = 20000, high: int = 32000) -> list[int]:
     raise RabbitServerError(f"no {count} free ports between {low} and {high}")
 
 
-def _alive(pid: int) -> bool:
-    """Running, and not a zombie (PID 1 of a container may never reap it)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return False
-        except PermissionError:
-            return True
-        return True
-    return stat.rsplit(")", 1)[1].split()[0] not in ("Z", "X")
 
 
 def _executable(name: str) -> str:
@@ -250,14 +239,14 @@ class RabbitServer:
         if not self.owned:
             return
         pid = self.pid()
-        if pid is None or not _alive(pid):
+        if pid is None or not alive(pid):
             return
         os.kill(pid, signal.SIGTERM)
-        if self._wait_gone(pid, STOP_TIMEOUT):
+        if wait_gone(pid, STOP_TIMEOUT):
             return
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
-        if not self._wait_gone(pid, 10.0):
+        if not wait_gone(pid, 10.0):
             raise RabbitServerError(f"rabbitmq node pid {pid} survived SIGKILL")
 
     def close(self) -> None:
@@ -298,13 +287,6 @@ class RabbitServer:
                 raise RabbitServerError("the shared broker did not answer AMQP after start_app")
             time.sleep(0.1)
 
-    def _wait_gone(self, pid: int, timeout: float) -> bool:
-        deadline = time.monotonic() + timeout
-        while _alive(pid):
-            if time.monotonic() > deadline:
-                return False
-            time.sleep(0.05)
-        return True
 
     def _kill_quietly(self) -> None:
         with contextlib.suppress(Exception):
