@@ -5,11 +5,9 @@
 
 from __future__ import annotations
 
-import io
-import warnings
 from dataclasses import dataclass
 
-from PIL import Image, ImageFile
+from actors.marking.photo import NotAnImage, PhotoTooLarge, open_photo
 
 MAX_KEYWORDS = 100
 MAX_KEYWORD_LENGTH = 100
@@ -67,27 +65,21 @@ def check_size(received: int, announced: int, limits: Limits) -> None:
 
 
 def check_photo(data: bytes, limits: Limits) -> tuple[str, int, int]:
-    """(extension, width, height) of a complete, decodable image within the limits."""
+    """(extension, width, height) of a complete, decodable image within the limits.
+
+    Decoded the way a worker will decode it (``actors/marking/photo.py``), so what
+    the Svc accepts, a worker can mark."""
     if not data:
         raise BadUpload("empty upload: no photo bytes arrived")
     check_size(len(data), 0, limits)
-    ImageFile.LOAD_TRUNCATED_IMAGES = False
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(io.BytesIO(data)) as image:
-                fmt, (width, height) = image.format, image.size
-                if width * height > limits.max_pixels:
-                    raise TooLarge(f"photo of {width}x{height} pixels is over the limit of {limits.max_pixels} pixels")
-                image.load()  # decodes everything: a truncated photo fails here
-    except TooLarge:
-        raise
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
-        raise TooLarge(f"photo refused as a decompression bomb: {error}") from None
-    except Image.UnidentifiedImageError:
-        raise BadUpload("not an image: the bytes are no photo format this service reads") from None
-    except (OSError, SyntaxError, ValueError) as error:
-        raise BadUpload(f"broken or truncated photo: {error}") from None
+        image = open_photo(data, max_pixels=limits.max_pixels)
+    except PhotoTooLarge as error:
+        raise TooLarge(f"{error}: over the limit of {limits.max_pixels} pixels") from None
+    except NotAnImage as error:
+        raise BadUpload(str(error)) from None
+    fmt, (width, height) = image.format, image.size
+    image.close()
     ext = EXTENSIONS.get(fmt or "")
     if ext is None:
         raise BadUpload(f"unsupported photo format {fmt}: use PNG, JPEG, GIF, BMP, TIFF or WebP")

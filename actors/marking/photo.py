@@ -31,6 +31,20 @@ def decode_photo(data: bytes, *, max_pixels: int | None = None) -> Image.Image:
     ``PhotoTooLarge`` for a photo over ``max_pixels`` pixels (default: Pillow's
     decompression-bomb limit).
     """
+    image = open_photo(data, max_pixels=max_pixels)
+    try:
+        return _to_rgb(ImageOps.exif_transpose(image))
+    except (OSError, SyntaxError, ValueError, EOFError) as e:
+        raise NotAnImage(f"not a decodable {image.format or ''} image: {e}".replace("  ", " ")) from e
+
+
+def open_photo(data: bytes, *, max_pixels: int | None = None) -> Image.Image:
+    """The photo in ``data``, fully decoded (so a truncated one fails here), as stored:
+    no rotation, its own mode, ``format`` set.  The Svc checks an upload with this,
+    the worker decodes with it, so both refuse the same photos.
+
+    Raises ``NotAnImage`` or ``PhotoTooLarge`` as ``decode_photo`` does.
+    """
     max_pixels = max_pixels or pixel_limit()
     if not data:
         raise NotAnImage("empty photo: 0 bytes")
@@ -57,8 +71,7 @@ def decode_photo(data: bytes, *, max_pixels: int | None = None) -> Image.Image:
         raise NotAnImage(f"not a decodable image: {width}x{height} pixels")
     try:
         image.load()
-        image = ImageOps.exif_transpose(image)
-        return _to_rgb(image)
+        return image
     except Image.DecompressionBombError as e:
         raise PhotoTooLarge(f"photo too large to decode: {e}") from e
     except (OSError, SyntaxError, ValueError, EOFError) as e:
