@@ -35,6 +35,6 @@ class Announcer(GroupListener, pykka.ThreadingActor):
             self.announce()
 
     def announce(self) -> None:
-        payload = {"type": "svc.hello", "ip": self.ip, "port": self.port, "load": self.pending.count().get()}
+        payload = {"type": "svc.hello", "ip": self.ip, "port": self.port, "load": self.pending.load().get()}
         message_type, data = group_messages.encode(payload)
         self.group.multicast(group_messages.SVCS_GROUP, message_type, data)

@@ -22,6 +22,7 @@ class Directory(GroupListener, pykka.ThreadingActor):
         super().__init__()
         self.svcs: dict[str, SvcRecord] = {}
         self.members: set[str] | None = None  # None until the first view
+        self.turn = 0
 
     def on_view_changed(self, event: ViewChanged) -> None:
         if event.group != group_messages.SVCS_GROUP:
@@ -51,7 +52,8 @@ class Directory(GroupListener, pykka.ThreadingActor):
         self.svcs[record.name] = record
 
     def choose(self) -> SvcRecord | None:
-        return svc_choice.choose(self.svcs.values())
+        self.turn += 1
+        return svc_choice.choose(self.svcs.values(), self.turn)
 
     def list(self) -> list[SvcRecord]:
         return svc_choice.ranked(self.svcs.values())

@@ -173,6 +173,10 @@ class PendingList(GroupListener, pykka.ThreadingActor):
     def count(self) -> int:
         return pending_state.pending_count(self.entries)
 
+    def load(self) -> int:
+        """Jobs this Svc accepted that are still pending: what it announces as its load."""
+        return pending_state.pending_count(self.entries, self.me)
+
     def snapshot(self) -> tuple[int, list[dict]]:
         """(version, entries as dicts): what the leader checkpoints."""
         return self.version, [entry.as_dict() for entry in self.entries.values()]

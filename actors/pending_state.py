@@ -26,16 +26,17 @@ class Entry:
     attempts: int = 1
     since: float = 0.0  # when the job was last published
     reason: str = ""
+    svc: str = ""  # the private name of the Svc that accepted the upload: its load
 
     def as_dict(self) -> dict:
         return {"id": self.id, "job": self.job, "status": self.status, "attempts": self.attempts,
-                "since": self.since, "reason": self.reason}
+                "since": self.since, "reason": self.reason, "svc": self.svc}
 
     @classmethod
     def from_dict(cls, data: dict) -> "Entry":
         return cls(id=data["id"], job=data["job"], status=data.get("status", PENDING),
                    attempts=int(data.get("attempts", 1)), since=float(data.get("since", 0.0)),
-                   reason=data.get("reason", ""))
+                   reason=data.get("reason", ""), svc=str(data.get("svc", "")))
 
 
 Entries = dict[str, Entry]
@@ -47,7 +48,8 @@ def apply(entries: Entries, message: dict) -> Entry | None:
     current = entries.get(photo_id)
     if kind == "pending.add":
         if current is None:
-            current = entries[photo_id] = Entry(photo_id, message["job"], since=float(message["at"]))
+            current = entries[photo_id] = Entry(photo_id, message["job"], since=float(message["at"]),
+                                                svc=str(message.get("svc", "")))
         return current
     if kind == "job.done":
         entries.pop(photo_id, None)
@@ -56,7 +58,7 @@ def apply(entries: Entries, message: dict) -> Entry | None:
         job = current.job if current else message.get("job", {})
         attempts = current.attempts if current else 1
         entries[photo_id] = Entry(photo_id, job, FAILED, attempts, float(message.get("at", 0.0)),
-                                  message.get("reason", "failed"))
+                                  message.get("reason", "failed"), current.svc if current else "")
         return entries[photo_id]
     if kind == "job.retry":
         if current is None or current.status != PENDING:
@@ -66,5 +68,6 @@ def apply(entries: Entries, message: dict) -> Entry | None:
     return current
 
 
-def pending_count(entries: Entries) -> int:
-    return sum(1 for entry in entries.values() if entry.status == PENDING)
+def pending_count(entries: Entries, svc: str | None = None) -> int:
+    """Jobs pending, all of them or those ``svc`` accepted."""
+    return sum(1 for entry in entries.values() if entry.status == PENDING and svc in (None, entry.svc))

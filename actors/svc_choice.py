@@ -1,4 +1,8 @@
-"""Which Svc a Register hands out: the least loaded live one."""
+"""Which Svc a Register hands out: the least loaded live one, taking turns among equals.
+
+Loads arrive every few seconds (``svc.hello``); between two hellos many clients
+ask, so Svcs of equal load are handed out in turn rather than always the first.
+"""
 
 from __future__ import annotations
 
@@ -19,6 +23,10 @@ def ranked(svcs: Iterable[SvcRecord]) -> list[SvcRecord]:
     return sorted(svcs, key=lambda svc: (svc.load, svc.name))
 
 
-def choose(svcs: Iterable[SvcRecord]) -> SvcRecord | None:
+def choose(svcs: Iterable[SvcRecord], turn: int = 0) -> SvcRecord | None:
+    """The least loaded Svc; the ``turn``-th of those equally least loaded."""
     candidates = ranked(svcs)
-    return candidates[0] if candidates else None
+    if not candidates:
+        return None
+    least = [svc for svc in candidates if svc.load == candidates[0].load]
+    return least[turn % len(least)]

@@ -29,12 +29,17 @@ class Uploader(pykka.ThreadingActor):
                  clock=time.time) -> None:
         super().__init__()
         self.storage, self.broker, self.group, self.clock = storage, broker, group, clock
+        self.me = ""
+
+    def on_start(self) -> None:
+        self.me = self.group.private_name().get()
 
     def upload(self, upload: ValidUpload) -> str:
         photo_id = layout.new_id()
         job = Job(photo_id, layout.photo_path(photo_id, upload.ext), upload.keywords, upload.filename, self.clock())
         self.storage.write(job.photo, upload.data).get()
-        self._multicast({"type": "pending.add", "id": photo_id, "job": job.as_dict(), "at": job.submitted_at})
+        self._multicast({"type": "pending.add", "id": photo_id, "job": job.as_dict(), "at": job.submitted_at,
+                         "svc": self.me})
         try:
             self.broker.publish(job.encode()).get()
         except Exception as error:

@@ -1,0 +1,25 @@
+from actors.pending_state import apply, pending_count
+from actors.svc_choice import SvcRecord, choose, ranked
+
+
+def svc(name: str, load: int) -> SvcRecord:
+    return SvcRecord(name, "127.0.0.1", 50061, load)
+
+
+def test_the_least_loaded_svc_is_chosen():
+    assert choose([svc("#s1#h", 4), svc("#s2#h", 1), svc("#s3#h", 2)]).name == "#s2#h"
+    assert choose([]) is None
+
+
+def test_equally_loaded_svcs_are_handed_out_in_turn():
+    svcs = [svc("#s1#h", 0), svc("#s2#h", 0), svc("#s3#h", 5)]
+    assert [choose(svcs, turn).name for turn in range(4)] == ["#s1#h", "#s2#h", "#s1#h", "#s2#h"]
+    assert [s.name for s in ranked(svcs)] == ["#s1#h", "#s2#h", "#s3#h"]
+
+
+def test_a_svc_load_counts_the_pending_jobs_it_accepted():
+    entries = {}
+    for i, accepted_by in enumerate(["#s1#h", "#s1#h", "#s2#h"]):
+        apply(entries, {"type": "pending.add", "id": f"{i:032x}", "job": {}, "at": 1.0, "svc": accepted_by})
+    apply(entries, {"type": "job.done", "id": f"{0:032x}"})
+    assert (pending_count(entries, "#s1#h"), pending_count(entries, "#s2#h"), pending_count(entries)) == (1, 1, 2)
