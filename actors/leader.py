@@ -72,9 +72,9 @@ class Leader(GroupListener, pykka.ThreadingActor):
             log.info("leader.stepped_down", me=self.me)
 
     def checkpoint(self) -> None:
+        if self.pending.changes().get() == self.checkpointed_version:
+            return  # nothing changed: no need to copy a list that may hold 100,000 entries
         version, entries = self.pending.snapshot().get()
-        if version == self.checkpointed_version:
-            return
         data = json.dumps({"v": 1, "saved_at": self.clock(), "entries": entries}, separators=(",", ":"))
         self.storage.write(layout.PENDING_STATE, data.encode()).get()
         self.checkpointed_version = version

@@ -177,6 +177,10 @@ class PendingList(GroupListener, pykka.ThreadingActor):
         """Jobs this Svc accepted that are still pending: what it announces as its load."""
         return pending_state.pending_count(self.entries, self.me)
 
+    def changes(self) -> int:
+        """How many changes this replica has applied: the leader checkpoints when it moved."""
+        return self.version
+
     def snapshot(self) -> tuple[int, list[dict]]:
         """(version, entries as dicts): what the leader checkpoints."""
         return self.version, [entry.as_dict() for entry in self.entries.values()]
