@@ -35,9 +35,11 @@ unit: $(STAMPS)/system-demo venv  ## the fast tests only (no OCR, no subprocesse
 protos: venv  ## regenerate the gRPC modules from protos/*.proto
 	$(BIN)/python -m protos.generate
 
-bench: venv  ## run the benchmarks (prints ratios against baselines measured in the same run)
+bench: $(STAMPS)/system-test venv  ## run the benchmarks (each prints ratios against a baseline of the same run)
 	$(BIN)/python bench/overhead.py
 	$(BIN)/python bench/quality.py
+	$(BIN)/python bench/throughput.py
+	$(BIN)/python bench/group.py
 
 venv: $(STAMPS)/venv
 
