@@ -10,8 +10,8 @@ from __future__ import annotations
 import pykka
 
 from actors import group_messages
-from actors.ticker import Ticker
-from gateways.events import GroupListener, ViewChanged
+from actorkit.ticker import Ticker
+from ports.group import GroupListener, ViewChanged
 
 
 class Announcer(GroupListener, pykka.ThreadingActor):

@@ -12,7 +12,7 @@ import structlog
 
 from actors import group_messages, svc_choice
 from actors.svc_choice import SvcRecord
-from gateways.events import GroupListener, MessageReceived, ViewChanged
+from ports.group import GroupListener, MessageReceived, ViewChanged
 
 log = structlog.get_logger()
 

@@ -18,8 +18,8 @@ import structlog
 
 from actors import group_messages, leadership
 from actors.job import decode as decode_job
-from actors.ticker import Ticker
-from gateways.events import GroupListener, ViewChanged
+from actorkit.ticker import Ticker
+from ports.group import GroupListener, ViewChanged
 from storage import layout
 
 log = structlog.get_logger()

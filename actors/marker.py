@@ -1,7 +1,7 @@
 """The Marker: a worker's consumer of jobs; it OCRs, marks and reports one photo at a time.
 
 For each delivered job: decode it (poison is rejected without requeue and
-reported failed), read the photo, mark it (``actors/marking``), write the marked
+reported failed), read the photo, mark it (``marking/``), write the marked
 photo and then the report (the report's presence means READY), multicast
 ``job.done``, and only then ack.  A crash before the ack leaves the job unacked,
 and the broker hands it to another consumer.  Marking is idempotent: a job
@@ -18,8 +18,8 @@ import structlog
 
 from actors import group_messages
 from actors.job import PoisonJob, decode, job_id_of
-from actors.marking import NotAnImage, mark_photo
-from gateways.events import JobDelivered
+from marking import NotAnImage, mark_photo
+from ports.broker import JobDelivered
 from storage import layout
 from storage.backend import ObjectNotFound
 

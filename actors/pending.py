@@ -29,9 +29,9 @@ import pykka
 import structlog
 
 from actors import group_messages, leadership, pending_snapshot, pending_state
-from actors.messaging import tell_call
+from actorkit.messaging import tell_call
 from actors.pending_state import FAILED, Entry
-from gateways.events import GroupListener, MessageReceived, ViewChanged
+from ports.group import GroupListener, MessageReceived, ViewChanged
 from storage import layout
 from storage.backend import ObjectNotFound
 

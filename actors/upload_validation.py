@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from actors.marking.photo import NotAnImage, PhotoTooLarge, open_photo
+from marking.photo import NotAnImage, PhotoTooLarge, open_photo
 
 MAX_KEYWORDS = 100
 MAX_KEYWORD_LENGTH = 100
@@ -67,7 +67,7 @@ def check_size(received: int, announced: int, limits: Limits) -> None:
 def check_photo(data: bytes, limits: Limits) -> tuple[str, int, int]:
     """(extension, width, height) of a complete, decodable image within the limits.
 
-    Decoded the way a worker will decode it (``actors/marking/photo.py``), so what
+    Decoded the way a worker will decode it (``marking/photo.py``), so what
     the Svc accepts, a worker can mark."""
     if not data:
         raise BadUpload("empty upload: no photo bytes arrived")

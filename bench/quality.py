@@ -4,7 +4,7 @@
 For every page of an evaluation set (default ``../shared/eval/dev``), runs
 the plain baseline (one ``image_to_data`` call on the file, words whose
 normalised text equals the keyword: ``baseline.py`` of the eval set) and
-photomark's marker (``actors.marking``: decoding, preprocessing, one
+photomark's marker (``marking``: decoding, preprocessing, one
 ``image_to_data`` call, matching, drawing, PNG), one after the other on the
 same page so both see the same machine load.  Writes both predictions in the
 scorer's format, scores them with the set's ``score.py`` and prints recall,
@@ -33,9 +33,9 @@ sys.path.insert(0, str(ROOT))
 
 import pytesseract
 
-from actors.marking import decode_photo, draw_marks, match, read_words
-from actors.marking.drawing import to_png
-from actors.marking.ocr import DEFAULT_SETTINGS, engine_info
+from marking import decode_photo, draw_marks, match, read_words
+from marking.drawing import to_png
+from marking.ocr import DEFAULT_SETTINGS, engine_info
 
 
 def default_eval_dir() -> Path:

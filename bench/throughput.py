@@ -67,7 +67,7 @@ def noise_png(side: int = 2600) -> bytes:
 
 def direct(photos) -> float:
     """Seconds to mark every photo in this process, one at a time."""
-    from actors.marking import mark_photo
+    from marking import mark_photo
 
     started = time.perf_counter()
     for data, count in photos:

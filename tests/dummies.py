@@ -5,7 +5,8 @@ from __future__ import annotations
 import pykka
 
 from actors import group_messages
-from gateways.events import GroupListener, JobDelivered
+from ports.broker import JobDelivered
+from ports.group import GroupListener
 
 
 class JobRecorder(pykka.ThreadingActor):

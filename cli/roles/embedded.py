@@ -17,7 +17,7 @@ from pathlib import Path
 import pykka
 
 from actors.member_names import member_name
-from actors.supervisor import ChildSpec, Supervisor
+from actorkit.supervisor import ChildSpec, Supervisor
 from cli.roles.config import RegisterConfig, SvcConfig, WorkerConfig
 from cli.roles.specs import declared, register_specs, svc_specs, worker_specs
 from gateways.broker.memory import MemoryBroker

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 import pykka
 import structlog
 
-from actors.supervisor import ChildSpec, Supervisor
+from actorkit.supervisor import ChildSpec, Supervisor
 
 log = structlog.get_logger()
 STOP_TIMEOUT = 60.0

@@ -23,7 +23,7 @@ from actors.marker import Marker
 from actors.membership import Membership
 from actors.notifier import Notifier
 from actors.pending import PendingList
-from actors.supervisor import ChildSpec
+from actorkit.supervisor import ChildSpec
 from actors.uploader import Uploader
 from cli.roles.config import RegisterConfig, SvcConfig, WorkerConfig
 from gateways.rpc.servers import health_server, photo_server, register_server

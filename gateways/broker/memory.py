@@ -31,40 +31,11 @@ from typing import Any
 
 import pykka
 
-from actors.messaging import tell_call
-from actors.ticker import Ticker
-from gateways.events import JobDelivered
+from actorkit.messaging import tell_call
+from actorkit.ticker import Ticker
+from ports.broker import BrokerError, JobDelivered, NotAllowed, NotFound, PreconditionFailed
 
-
-class BrokerError(Exception):
-    """A channel error, named after the AMQP reply code RabbitMQ would send."""
-
-    reply_code = 0
-    reply_text = ""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(f"{self.reply_text} - {message}")
-
-
-class PreconditionFailed(BrokerError):
-    """Ack or reject of a delivery tag that is unknown or held by another consumer."""
-
-    reply_code = 406
-    reply_text = "PRECONDITION_FAILED"
-
-
-class NotFound(BrokerError):
-    """Publishing to, or consuming from, a queue nobody declared."""
-
-    reply_code = 404
-    reply_text = "NOT_FOUND"
-
-
-class NotAllowed(BrokerError):
-    """Reusing the name of a consumer that is still consuming."""
-
-    reply_code = 530
-    reply_text = "NOT_ALLOWED"
+__all__ = ["BrokerError", "MemoryBroker", "NotAllowed", "NotFound", "PreconditionFailed"]
 
 
 @dataclass

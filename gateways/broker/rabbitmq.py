@@ -94,9 +94,16 @@ import pika.exceptions
 import pykka
 import structlog
 
-from actors.messaging import tell_call
-from gateways.broker.memory import BrokerError, NotAllowed, NotFound, PreconditionFailed
-from gateways.events import JobDelivered
+from actorkit.messaging import tell_call
+from ports.broker import (
+    BrokerError,
+    BrokerUnavailable,
+    JobDelivered,
+    NotAllowed,
+    NotFound,
+    PreconditionFailed,
+    PublishRejected,
+)
 
 __all__ = [
     "BrokerError",
@@ -126,18 +133,6 @@ _CONNECTION_ERRORS = (
     ConnectionError,
     OSError,
 )
-
-
-class BrokerUnavailable(BrokerError):
-    """The broker could not be reached in time; nothing was confirmed."""
-
-    reply_text = "UNAVAILABLE"
-
-
-class PublishRejected(BrokerError):
-    """The broker nacked a publish (it could not take responsibility for it)."""
-
-    reply_text = "NACKED"
 
 
 class ChannelRefused(BrokerError):

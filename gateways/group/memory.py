@@ -38,9 +38,9 @@ from typing import Any
 
 import pykka
 
-from actors.messaging import tell_call
-from actors.ticker import Ticker
-from gateways.events import MessageReceived, ViewChanged
+from actorkit.messaging import tell_call
+from actorkit.ticker import Ticker
+from ports.group import MessageReceived, ViewChanged
 from gateways.spread.constants import (
     CONNECTION_CLOSED,
     ILLEGAL_GROUP,

@@ -17,8 +17,8 @@ from collections.abc import Sequence
 
 import pykka
 
-from actors.messaging import tell_call
-from gateways.events import MessageReceived, ViewChanged
+from actorkit.messaging import tell_call
+from ports.group import MessageReceived, ViewChanged
 from gateways.spread.client import SpreadClient
 from gateways.spread.errors import SpreadConnectionError, SpreadError
 from gateways.spread.messages import Message

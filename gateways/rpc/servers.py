@@ -13,7 +13,7 @@ import pykka
 import structlog
 from grpc_health.v1 import health_pb2
 
-from actors.ticker import Ticker
+from actorkit.ticker import Ticker
 from actors.upload_validation import Limits
 from gateways.rpc.photo_service import PhotoService
 from gateways.rpc.register_service import RegisterService

@@ -1,18 +1,21 @@
-"""The exceptions of the Spread gateway: every failure names its Spread code."""
+"""The exceptions of the Spread client: every failure names its Spread code.
+
+Each is also the group port's error (``ports/group.py``), so an actor catches
+the same exceptions from the Spread gateway and from its in-memory twin.
+"""
 
 from __future__ import annotations
 
 from gateways.spread.constants import error_text
+from ports.group import GroupConnectionError, GroupError, GroupRejected
 
 
-class SpreadError(Exception):
+class SpreadError(GroupError):
     """A Spread operation failed with one of Spread's error codes."""
 
-    def __init__(self, code: int, detail: str = "") -> None:
-        self.code = code
-        self.detail = detail
-        message = error_text(code)
-        super().__init__(f"{message}: {detail}" if detail else message)
+    def describe(self) -> str:
+        message = error_text(self.code)
+        return f"{message}: {self.detail}" if self.detail else message
 
 
 class ProtocolError(SpreadError):
@@ -22,9 +25,9 @@ class ProtocolError(SpreadError):
         super().__init__(code, detail)
 
 
-class SpreadRejected(SpreadError):
+class SpreadRejected(SpreadError, GroupRejected):
     """The daemon refused the connection (a negative byte in the handshake)."""
 
 
-class SpreadConnectionError(SpreadError, ConnectionError):
+class SpreadConnectionError(SpreadError, GroupConnectionError):
     """The connection to the daemon is closed or broken."""

@@ -5,7 +5,7 @@ import threading
 
 from actors.job import Job
 from actors.marker import Marker
-from actors.marking import MarkResult
+from marking import MarkResult
 from storage import layout
 
 PHOTO_ID = "0123456789abcdef0123456789abcdef"
@@ -98,7 +98,7 @@ def test_poison_job_is_dead_lettered_and_reported_failed(fakes, eventually):
 
 
 def test_photo_that_is_not_an_image_is_rejected_and_reported(fakes, eventually):
-    from actors.marking import mark_photo
+    from marking import mark_photo
 
     publish_job(fakes, b"this is text, not a photo")
     start_marker(fakes, "w1", mark_photo)

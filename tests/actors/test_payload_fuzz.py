@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from actors import group_messages
 from actors.directory import Directory
 from actors.pending import PendingList
-from gateways.events import MessageReceived
+from ports.group import MessageReceived
 
 json_values = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8),
                            lambda children: st.lists(children, max_size=3)

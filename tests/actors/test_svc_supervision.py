@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from actors.messaging import tell_call
-from actors.supervisor import Supervisor
+from actorkit.messaging import tell_call
+from actorkit.supervisor import Supervisor
 from cli.roles.config import SvcConfig
 from cli.roles.specs import svc_specs
 from gateways.group.memory import MemoryGroupConnection

@@ -8,14 +8,14 @@ import threading
 import pykka
 import pytest
 
-from actors.messaging import tell_call
+from actorkit.messaging import tell_call
 from gateways.broker.memory import (
     MemoryBroker,
     NotAllowed,
     NotFound,
     PreconditionFailed,
 )
-from gateways.events import JobDelivered
+from ports.broker import JobDelivered
 from tests.dummies import JobAcker as Acker
 from tests.dummies import JobRecorder as Recorder
 from tests.polling import eventually

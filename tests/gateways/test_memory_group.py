@@ -11,8 +11,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from actors.messaging import tell_call
-from gateways.events import MessageReceived, ViewChanged
+from actorkit.messaging import tell_call
+from ports.group import MessageReceived, ViewChanged
 from gateways.group.memory import MemoryGroupConnection, MemoryGroupHub
 from gateways.spread.errors import SpreadConnectionError, SpreadError, SpreadRejected
 from tests.polling import eventually

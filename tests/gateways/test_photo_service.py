@@ -10,8 +10,8 @@ from PIL import Image
 
 from actors import group_messages
 from actors.marker import Marker
-from actors.marking import MarkResult
-from actors.supervisor import Supervisor
+from marking import MarkResult
+from actorkit.supervisor import Supervisor
 from actors.upload_validation import Limits
 from cli.roles.config import SvcConfig
 from cli.roles.specs import svc_specs

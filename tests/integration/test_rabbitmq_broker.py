@@ -24,7 +24,7 @@ from gateways.broker.rabbitmq import (
     PreconditionFailed,
     RabbitBroker,
 )
-from gateways.events import JobDelivered
+from ports.broker import JobDelivered
 from tests.dummies import JobAcker as Acker
 from tests.dummies import JobRecorder as Recorder
 from tests.polling import eventually

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from PIL import Image
 
-from actors.marking import draw_marks
-from actors.marking.drawing import PALETTE, legend_box, legend_font_size, legend_lines
-from actors.marking.matching import Occurrence
+from marking import draw_marks
+from marking.drawing import PALETTE, legend_box, legend_font_size, legend_lines
+from marking.matching import Occurrence
 
 WHITE = (255, 255, 255)
 

@@ -9,7 +9,7 @@ import json
 
 import pytest
 
-from actors.marking import mark_photo
+from marking import mark_photo
 
 pytestmark = pytest.mark.integration  # needs Tesseract
 

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from actors.marking import MarkResult, mark_photo
-from actors.marking.drawing import PALETTE, legend_box
+from marking import MarkResult, mark_photo
+from marking.drawing import PALETTE, legend_box
 
 pytestmark = pytest.mark.integration  # needs Tesseract
 
@@ -130,7 +130,7 @@ def test_occurrences_are_highlighted_in_their_keyword_colour_and_the_legend_is_s
 
 
 def _matches(report):
-    from actors.marking.matching import Occurrence
+    from marking.matching import Occurrence
 
     return {
         k: [Occurrence(tuple(b), t) for b, t in zip(v["boxes"], v["texts"])]

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from actors.marking.matching import Occurrence, match, normalise
-from actors.marking.ocr import Word
+from marking.matching import Occurrence, match, normalise
+from marking.ocr import Word
 
 
 def line(

@@ -8,7 +8,7 @@ import zlib
 import pytest
 from PIL import Image
 
-from actors.marking import NotAnImage, PhotoTooLarge, decode_photo, mark_photo
+from marking import NotAnImage, PhotoTooLarge, decode_photo, mark_photo
 
 
 def png_header_only(width: int, height: int) -> bytes:

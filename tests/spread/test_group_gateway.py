@@ -8,7 +8,7 @@ import time
 import pykka
 import pytest
 
-from gateways.events import MessageReceived, ViewChanged
+from ports.group import MessageReceived, ViewChanged
 from gateways.group.spread import SpreadGroupConnection
 from gateways.spread.daemon import SpreadDaemon
 from gateways.spread.errors import SpreadConnectionError

@@ -8,7 +8,7 @@ after it are started again in order, so they get the new proxies.  Children
 before ``k`` are left alone.  A factory that raises counts as a failed start of
 its child and goes through the same policy.
 
-Restarts follow a :class:`~actors.restart_policy.RestartPolicy`: each restart is
+Restarts follow a :class:`~actorkit.restart_policy.RestartPolicy`: each restart is
 delayed by an exponential backoff, and a child that needs more than
 ``max_restarts`` restarts within ``window_seconds`` makes the supervisor
 *escalate*: it stops all its children in reverse order, calls
@@ -70,8 +70,8 @@ from dataclasses import dataclass, field
 import pykka
 import structlog
 
-from actors.messaging import tell_call
-from actors.restart_policy import Escalate, RestartPolicy, decide, recent
+from actorkit.messaging import tell_call
+from actorkit.restart_policy import Escalate, RestartPolicy, decide, recent
 
 log = structlog.get_logger()
 

@@ -10,11 +10,11 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from actors.marking.drawing import draw_marks, to_png
-from actors.marking.matching import Occurrence, match
-from actors.marking.ocr import DEFAULT_SETTINGS, Settings, Word, engine_info, read_words
-from actors.marking.photo import NotAnImage, PhotoTooLarge, decode_photo
-from actors.marking.report import build_report
+from marking.drawing import draw_marks, to_png
+from marking.matching import Occurrence, match
+from marking.ocr import DEFAULT_SETTINGS, Settings, Word, engine_info, read_words
+from marking.photo import NotAnImage, PhotoTooLarge, decode_photo
+from marking.report import build_report
 
 __all__ = [
     "MarkResult",

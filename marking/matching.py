@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 from rapidfuzz.distance import Levenshtein
 
-from actors.marking.ocr import Word
+from marking.ocr import Word
 
 Box = tuple[int, int, int, int]
 

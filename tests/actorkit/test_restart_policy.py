@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from actors.restart_policy import (
+from actorkit.restart_policy import (
     Escalate,
     Restart,
     RestartPolicy,

@@ -9,7 +9,7 @@ from collections.abc import Mapping, Sequence
 
 from PIL import Image, ImageDraw, ImageFont
 
-from actors.marking.matching import Box, Occurrence
+from marking.matching import Box, Occurrence
 
 # Distinct, saturated colours readable on white paper and on photos
 # (Tableau 10 without its grey); keywords past the tenth reuse them.

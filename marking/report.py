@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from actors.marking.matching import Occurrence
+from marking.matching import Occurrence
 
 
 def build_report(

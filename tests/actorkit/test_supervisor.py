@@ -7,9 +7,9 @@ import threading
 import pykka
 import pytest
 
-from actors.messaging import tell_call
-from actors.restart_policy import RestartPolicy
-from actors.supervisor import ChildSpec, Supervisor
+from actorkit.messaging import tell_call
+from actorkit.restart_policy import RestartPolicy
+from actorkit.supervisor import ChildSpec, Supervisor
 from tests.polling import eventually as wait_until
 
 pytestmark = pytest.mark.timeout(60)

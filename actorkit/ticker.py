@@ -10,7 +10,7 @@ import threading
 
 import pykka
 
-from actors.messaging import tell_call
+from actorkit.messaging import tell_call
 
 
 class Ticker:

@@ -1,0 +1,111 @@
+"""The broker port: a durable job queue with manual acks and dead letters.
+
+Satisfied by ``gateways.broker.rabbitmq.RabbitBroker`` (RabbitMQ through pika)
+and ``gateways.broker.memory.MemoryBroker`` (its fake twin).  Deliveries reach a
+listener as told calls, ``tell_call(listener, "on_job_delivered", JobDelivered(...))``;
+acks and rejects come back as proxy calls with a future (an error in a told
+call would crash the gateway actor).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Protocol, runtime_checkable
+
+
+@dataclass(frozen=True)
+class JobDelivered:
+    """The broker hands one job to one consumer; it stays unacked until the
+    consumer acks or rejects it (prefetch 1 per consumer)."""
+
+    consumer: str
+    delivery_tag: int
+    body: bytes  # the raw message; decoding it (and rejecting poison) is the consumer's job
+    redelivered: bool = False
+    # How many times this job has been handed to a consumer, this time included:
+    # a job that keeps killing its worker is known by a growing count.
+    deliveries: int = 1
+
+
+class BrokerError(Exception):
+    """A channel error, named after the AMQP reply code RabbitMQ would send."""
+
+    reply_code = 0
+    reply_text = ""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(f"{self.reply_text} - {message}")
+
+
+class PreconditionFailed(BrokerError):
+    """Ack or reject of a delivery tag that is unknown, stale or held by another consumer;
+    a queue redeclared with other arguments."""
+
+    reply_code = 406
+    reply_text = "PRECONDITION_FAILED"
+
+
+class NotFound(BrokerError):
+    """Publishing to, or consuming from, a queue nobody declared."""
+
+    reply_code = 404
+    reply_text = "NOT_FOUND"
+
+
+class NotAllowed(BrokerError):
+    """Reusing the name of a consumer that is still consuming."""
+
+    reply_code = 530
+    reply_text = "NOT_ALLOWED"
+
+
+class BrokerUnavailable(BrokerError):
+    """The broker could not be reached in time; nothing was confirmed."""
+
+    reply_text = "UNAVAILABLE"
+
+
+class PublishRejected(BrokerError):
+    """The broker nacked a publish (it could not take responsibility for it)."""
+
+    reply_text = "NACKED"
+
+
+class JobListener(Protocol):
+    """What a consumer's listener actor offers."""
+
+    def on_job_delivered(self, delivery: JobDelivered) -> None: ...
+
+
+@runtime_checkable
+class Broker(Protocol):
+    """The methods of a broker gateway actor (called through its proxy)."""
+
+    def declare(self) -> None:
+        """Declare the job queue and its dead-letter queue; idempotent."""
+
+    def publish(self, body: bytes) -> None:
+        """Queue one job; returning is the publisher confirm.  Raises ``NotFound``,
+        ``PublishRejected`` or ``BrokerUnavailable``."""
+
+    def consume(self, consumer: str, listener: Any) -> None:
+        """Hand jobs to ``listener`` (an ActorRef or proxy), one unacked at a time.
+        Raises ``NotAllowed`` for a consumer name already consuming."""
+
+    def ack(self, consumer: str, delivery_tag: int) -> None:
+        """The job is done: it leaves the broker.  Raises ``PreconditionFailed``."""
+
+    def reject(self, consumer: str, delivery_tag: int, requeue: bool = False) -> None:
+        """Give the job back: to the queue (``requeue``) or to the dead letters."""
+
+    def cancel(self, consumer: str) -> None:
+        """Stop consuming; an unacked job goes back to the queue, redelivered."""
+
+    def is_connected(self) -> bool:
+        """Whether the broker can be reached now (health reads this)."""
+
+    def stats(self) -> dict[str, int]:
+        """``ready``, ``unacked``, ``dead``, ``consumers``, ``published``, ``acked``."""
+
+    def dead_letters(self) -> list[bytes]:
+        """The bodies in the dead-letter queue, oldest first (they stay there)."""
