@@ -8,10 +8,14 @@ current load.
 from __future__ import annotations
 
 import pykka
+import structlog
 
-from actors import group_messages
 from actorkit.ticker import Ticker
-from ports.group import GroupListener, ViewChanged
+from actors import group_messages
+from actors.group_messages import SvcHello
+from ports.group import GroupConnectionError, GroupListener, ViewChanged
+
+log = structlog.get_logger()
 
 
 class Announcer(GroupListener, pykka.ThreadingActor):
@@ -35,6 +39,7 @@ class Announcer(GroupListener, pykka.ThreadingActor):
             self.announce()
 
     def announce(self) -> None:
-        payload = {"type": "svc.hello", "ip": self.ip, "port": self.port, "load": self.pending.load().get()}
-        message_type, data = group_messages.encode(payload)
-        self.group.multicast(group_messages.SVCS_GROUP, message_type, data)
+        try:
+            group_messages.multicast(self.group, SvcHello(self.ip, self.port, self.pending.load().get()))
+        except GroupConnectionError as error:  # the next tick says it again
+            log.warning("announcer.hello_lost", error=str(error))

@@ -11,6 +11,7 @@ import pykka
 import structlog
 
 from actors import group_messages, svc_choice
+from actors.group_messages import SvcHello
 from actors.svc_choice import SvcRecord
 from ports.group import GroupListener, MessageReceived, ViewChanged
 
@@ -33,14 +34,14 @@ class Directory(GroupListener, pykka.ThreadingActor):
             del self.svcs[name]
 
     def on_message_received(self, event: MessageReceived) -> None:
-        if event.group != group_messages.SVCS_GROUP or event.message_type != group_messages.MESSAGE_TYPES["svc.hello"]:
+        if event.group != group_messages.SVCS_GROUP or event.message_type != group_messages.MESSAGE_TYPES[SvcHello.TYPE]:
             return
         try:
             hello = group_messages.decode(event.message_type, event.payload)
-            record = SvcRecord(event.sender, str(hello["ip"]), int(hello["port"]), int(hello.get("load", 0)))
-        except (group_messages.BadPayload, KeyError, TypeError, ValueError) as error:
+        except group_messages.BadPayload as error:
             log.warning("directory.bad_hello", sender=event.sender, error=str(error))
             return
+        record = SvcRecord(event.sender, hello.ip, hello.port, hello.load)
         if self.members is not None and event.sender not in self.members:
             return  # a hello from a Svc the group already saw leave
         if event.sender not in self.svcs:

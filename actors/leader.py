@@ -16,10 +16,10 @@ from dataclasses import dataclass
 import pykka
 import structlog
 
-from actors import group_messages, leadership
-from actors.job import decode as decode_job
 from actorkit.ticker import Ticker
-from ports.group import GroupListener, ViewChanged
+from actors import group_messages, leadership
+from actors.group_messages import GroupMessage, JobDone, JobFailed, JobRetry
+from ports.group import GroupError, GroupListener, ViewChanged
 from storage import layout
 
 log = structlog.get_logger()
@@ -87,26 +87,27 @@ class Leader(GroupListener, pykka.ThreadingActor):
         for photo_id in due.retry:
             self._retry(photo_id, now)
         for photo_id in due.give_up:
-            self._multicast({"type": "job.failed", "id": photo_id, "at": now,
-                             "reason": f"no worker finished the job after {self.settings.max_attempts} attempts"})
+            self._multicast(JobFailed(photo_id, f"no worker finished the job after {self.settings.max_attempts} "
+                                                "attempts", now))
         self.checkpoint()
 
     def _retry(self, photo_id: str, now: float) -> None:
         if self.storage.exists(layout.report_path(photo_id)).get():
-            self._multicast({"type": "job.done", "id": photo_id, "at": now})  # the done message was lost
+            self._multicast(JobDone(photo_id, now))  # the done message was lost
             return
         entry = self.pending.entry(photo_id).get()
         if entry is None:
             return
-        try:
-            job = decode_job(json.dumps(entry.job).encode())
-        except ValueError as error:
-            self._multicast({"type": "job.failed", "id": photo_id, "at": now, "reason": f"unreadable job: {error}"})
+        if entry.job is None:
+            self._multicast(JobFailed(photo_id, "the pending entry holds no job to publish again", now))
             return
-        self.broker.publish(job.encode()).get()
-        self._multicast({"type": "job.retry", "id": photo_id, "attempt": entry.attempts + 1, "at": now})
+        self.broker.publish(entry.job.encode()).get()
+        self._multicast(JobRetry(photo_id, entry.attempts + 1, now))
         log.info("leader.retry", id=photo_id, attempt=entry.attempts + 1)
 
-    def _multicast(self, payload: dict) -> None:
-        message_type, data = group_messages.encode(payload)
-        self.group.multicast(group_messages.SVCS_GROUP, message_type, data)
+    def _multicast(self, message: GroupMessage) -> None:
+        """A lost send is logged: the job stays overdue, and the next tick deals with it again."""
+        try:
+            group_messages.multicast(self.group, message)
+        except GroupError as error:
+            log.warning("leader.send_lost", type=message.TYPE, id=getattr(message, "id", ""), error=str(error))

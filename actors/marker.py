@@ -17,9 +17,11 @@ import pykka
 import structlog
 
 from actors import group_messages
+from actors.group_messages import GroupMessage, JobDone, JobFailed
 from actors.job import PoisonJob, decode, job_id_of
 from marking import NotAnImage, mark_photo
 from ports.broker import JobDelivered
+from ports.group import GroupError
 from storage import layout
 from storage.backend import ObjectNotFound
 
@@ -75,7 +77,7 @@ class Marker(pykka.ThreadingActor):
             self.storage.write(report_name, report).get()
             counts = self._counts(result.report)
             log.info("marker.marked", id=job.id, seconds=round(self.clock() - started, 3), counts=counts)
-        self._multicast({"type": "job.done", "id": job.id, "counts": counts, "at": self.clock()})
+        self._multicast(JobDone(job.id, self.clock(), tuple(counts.items())))
         self.broker.ack(self.consumer, delivery.delivery_tag).get()
 
     @staticmethod
@@ -85,9 +87,13 @@ class Marker(pykka.ThreadingActor):
     def _give_up(self, delivery: JobDelivered, photo_id: str | None, reason: str) -> None:
         log.warning("marker.rejected", id=photo_id, reason=reason)
         if photo_id:
-            self._multicast({"type": "job.failed", "id": photo_id, "reason": reason, "at": self.clock()})
+            self._multicast(JobFailed(photo_id, reason, self.clock()))
         self.broker.reject(self.consumer, delivery.delivery_tag, requeue=False).get()
 
-    def _multicast(self, payload: dict) -> None:
-        message_type, data = group_messages.encode(payload)
-        self.group.multicast(group_messages.SVCS_GROUP, message_type, data).get()
+    def _multicast(self, message: GroupMessage) -> None:
+        """A lost send is logged and the job settled anyway: the report (or its absence) in storage
+        is what Status reads, and the leader repairs the pending entry when it finds it overdue."""
+        try:
+            group_messages.multicast(self.group, message)
+        except GroupError as error:
+            log.warning("marker.send_lost", type=message.TYPE, id=message.id, error=str(error))

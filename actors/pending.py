@@ -28,16 +28,15 @@ from collections.abc import Sequence
 import pykka
 import structlog
 
-from actors import group_messages, leadership, pending_snapshot, pending_state
 from actorkit.messaging import tell_call
+from actors import group_messages, leadership, pending_snapshot, pending_state
+from actors.group_messages import ListMessage, SnapshotChunk, SnapshotRequest
 from actors.pending_state import FAILED, Entry
 from ports.group import GroupListener, MessageReceived, ViewChanged
 from storage import layout
 from storage.backend import ObjectNotFound
 
 log = structlog.get_logger()
-
-TRACKED = {"pending.add", "job.done", "job.failed", "job.retry"}
 
 
 class PendingList(GroupListener, pykka.ThreadingActor):
@@ -54,7 +53,7 @@ class PendingList(GroupListener, pykka.ThreadingActor):
         self.synced = group is None
         self.asked: str | None = None  # the leader asked for a snapshot
         self.request: pending_snapshot.Assembler | None = None
-        self.buffer: list[dict] | None = None  # messages after our request, until the snapshot is in
+        self.buffer: list[ListMessage] | None = None  # messages after our request, until the snapshot is in
 
     def on_start(self) -> None:
         if self.group is not None:
@@ -82,22 +81,21 @@ class PendingList(GroupListener, pykka.ThreadingActor):
         except group_messages.BadPayload as error:
             log.warning("group.bad_payload", sender=event.sender, error=str(error))
             return
-        kind = message["type"]
         try:
-            if kind == "pending.snapshot":
+            if isinstance(message, SnapshotChunk):
                 self._snapshot_chunk(message)
             elif event.group != group_messages.SVCS_GROUP:
                 return
-            elif kind == "pending.snapshot_request":
+            elif isinstance(message, SnapshotRequest):
                 self._snapshot_requested(message, event.sender)
-            elif kind in TRACKED:
+            elif isinstance(message, ListMessage):
                 if self.synced:
                     self.apply(message)
                 elif self.buffer is not None:
                     self.buffer.append(message)
                 # else: it precedes our request, so the snapshot holds it
-        except (KeyError, TypeError, ValueError) as error:
-            log.warning("pending.bad_message", type=kind, sender=event.sender, error=repr(error))
+        except pending_snapshot.BadSnapshot as error:
+            log.warning("pending.bad_message", type=message.TYPE, sender=event.sender, error=repr(error))
 
     # -- state transfer -------------------------------------------------------------
 
@@ -105,23 +103,21 @@ class PendingList(GroupListener, pykka.ThreadingActor):
         nonce = secrets.token_hex(8)
         self.asked, self.request, self.buffer = leader, pending_snapshot.Assembler(nonce), None
         log.info("pending.snapshot_asked", leader=leader)
-        self._multicast(group_messages.SVCS_GROUP,
-                        {"type": "pending.snapshot_request", "from": self.me, "leader": leader, "nonce": nonce})
+        group_messages.multicast(self.group, SnapshotRequest(self.me, leader, nonce))
 
-    def _snapshot_requested(self, message: dict, sender: str) -> None:
+    def _snapshot_requested(self, message: SnapshotRequest, sender: str) -> None:
         if sender == self.me:
-            if self.request is not None and message["nonce"] == self.request.nonce:
+            if self.request is not None and message.nonce == self.request.nonce:
                 self.buffer = []  # from here on, what the snapshot will not hold
             return
-        if not self.synced or message.get("leader") != self.me:
+        if not self.synced or message.leader != self.me:
             return
-        entries = [entry.as_dict() for entry in self.entries.values()]
-        parts = pending_snapshot.chunks(entries, message["nonce"], sender, self.chunk_bytes)
+        parts = pending_snapshot.chunks(self.entries.values(), message.nonce, sender, self.chunk_bytes)
         for part in parts:
-            self._multicast(sender, part)
-        log.info("pending.snapshot_sent", to=sender, entries=len(entries), chunks=len(parts))
+            group_messages.multicast(self.group, part, to=sender)
+        log.info("pending.snapshot_sent", to=sender, entries=len(self.entries), chunks=len(parts))
 
-    def _snapshot_chunk(self, message: dict) -> None:
+    def _snapshot_chunk(self, message: SnapshotChunk) -> None:
         if self.synced or self.request is None or self.buffer is None:
             return
         entries = self.request.add(message)
@@ -129,37 +125,40 @@ class PendingList(GroupListener, pykka.ThreadingActor):
             log.info("pending.synced", how="snapshot", entries=len(entries), buffered=len(self.buffer))
             self._synced_with(entries)
 
-    def _synced_with(self, entries: list[dict]) -> None:
-        self.entries = {data["id"]: Entry.from_dict(data) for data in entries}
+    def _synced_with(self, entries: list[Entry]) -> None:
+        self.entries = {entry.id: entry for entry in entries}
         buffered, self.buffer, self.request, self.synced = self.buffer or [], None, None, True
         self.version += 1
         for message in buffered:
             self.apply(message)
 
-    def _checkpoint(self) -> list[dict]:
+    def _checkpoint(self) -> list[Entry]:
         if self.storage is None:
             return []
         try:
             saved = json.loads(self.storage.read(layout.PENDING_STATE).get())
-            return [entry for entry in saved["entries"] if isinstance(entry, dict) and "id" in entry]
+            listed = saved["entries"]
         except ObjectNotFound:
             return []
         except (ValueError, TypeError, KeyError) as error:
             log.error("pending.checkpoint_unreadable", error=str(error))
             return []
-
-    def _multicast(self, group: str, payload: dict) -> None:
-        message_type, data = group_messages.encode(payload)
-        self.group.multicast(group, message_type, data).get()
+        entries = []
+        for data in listed if isinstance(listed, list) else []:
+            try:
+                entries.append(Entry.from_dict(data))
+            except pending_state.BadEntry as error:
+                log.error("pending.checkpoint_bad_entry", error=str(error))
+        return entries
 
     # -- the list -----------------------------------------------------------------------
 
-    def apply(self, message: dict) -> None:
+    def apply(self, message: ListMessage) -> None:
         entry = pending_state.apply(self.entries, message)
         self.version += 1
         if entry is None or entry.status == FAILED:
             for listener in self.listeners:
-                tell_call(listener, "on_job_finished", message["id"])
+                tell_call(listener, "on_job_finished", message.id)
 
     def member(self) -> str:
         return self.me

@@ -2,7 +2,7 @@
 
 A Spread message holds at most about 144 kB, and a list may hold 100,000 entries,
 so a snapshot travels as numbered chunks of compressed JSON.  ``chunks`` cuts,
-``Assembler`` puts back together; neither does I/O.
+``Assembler`` puts back together and checks every entry; neither does I/O.
 """
 
 from __future__ import annotations
@@ -10,15 +10,19 @@ from __future__ import annotations
 import base64
 import json
 import zlib
+from collections.abc import Iterable
+
+from actors.group_messages import SnapshotChunk
+from actors.pending_state import BadEntry, Entry
 
 CHUNK_BYTES = 96_000  # of base64 text per message, well under Spread's limit with the JSON around it
 
 
-def chunks(entries: list[dict], nonce: str, to: str, chunk_bytes: int = CHUNK_BYTES) -> list[dict]:
-    packed = base64.b64encode(zlib.compress(json.dumps(entries, separators=(",", ":")).encode(), 6)).decode()
+def chunks(entries: Iterable[Entry], nonce: str, to: str, chunk_bytes: int = CHUNK_BYTES) -> list[SnapshotChunk]:
+    listed = [entry.as_dict() for entry in entries]
+    packed = base64.b64encode(zlib.compress(json.dumps(listed, separators=(",", ":")).encode(), 6)).decode()
     parts = [packed[i:i + chunk_bytes] for i in range(0, len(packed), chunk_bytes)] or [""]
-    return [{"type": "pending.snapshot", "to": to, "nonce": nonce, "index": i, "total": len(parts), "data": part}
-            for i, part in enumerate(parts)]
+    return [SnapshotChunk(to, nonce, i, len(parts), part) for i, part in enumerate(parts)]
 
 
 class BadSnapshot(ValueError):
@@ -31,22 +35,25 @@ class Assembler:
         self.parts: dict[int, str] = {}
         self.total: int | None = None
 
-    def add(self, chunk: dict) -> list[dict] | None:
-        """Adds one chunk; returns the entries once every chunk is in, else None."""
-        if chunk.get("nonce") != self.nonce:
+    def add(self, chunk: SnapshotChunk) -> list[Entry] | None:
+        """Adds one chunk; returns the entries once every chunk is in, else None.
+        A chunk of another snapshot is ignored; one that does not fit raises ``BadSnapshot``."""
+        if chunk.nonce != self.nonce:
             return None
-        total, index = int(chunk["total"]), int(chunk["index"])
-        if self.total not in (None, total) or not 0 <= index < total:
-            raise BadSnapshot(f"chunk {index} of {total} does not fit a snapshot of {self.total}")
-        self.total = total
-        self.parts[index] = chunk["data"]
-        if len(self.parts) < total:
+        if self.total not in (None, chunk.total) or not 0 <= chunk.index < chunk.total:
+            raise BadSnapshot(f"chunk {chunk.index} of {chunk.total} does not fit a snapshot of {self.total}")
+        self.total = chunk.total
+        self.parts[chunk.index] = chunk.data
+        if len(self.parts) < chunk.total:
             return None
-        packed = "".join(self.parts[i] for i in range(total))
+        packed = "".join(self.parts[i] for i in range(chunk.total))
         try:
-            entries = json.loads(zlib.decompress(base64.b64decode(packed)))
+            listed = json.loads(zlib.decompress(base64.b64decode(packed, validate=True)))
         except (ValueError, zlib.error) as error:
             raise BadSnapshot(f"snapshot does not decode: {error}") from None
-        if not isinstance(entries, list):
+        if not isinstance(listed, list):
             raise BadSnapshot("snapshot is not a list of entries")
-        return entries
+        try:
+            return [Entry.from_dict(data) for data in listed]
+        except BadEntry as error:
+            raise BadSnapshot(f"snapshot holds a bad entry: {error}") from None

@@ -13,15 +13,17 @@ import pykka
 import structlog
 
 from actors import group_messages
+from actors.group_messages import JobFailed, PendingAdd
 from actors.job import Job
 from actors.upload_validation import ValidUpload
+from ports.group import GroupError
 from storage import layout
 
 log = structlog.get_logger()
 
 
 class JobNotQueued(RuntimeError):
-    """The broker did not confirm the job."""
+    """The job could not be announced to the group or queued on the broker: nothing was kept."""
 
 
 class Uploader(pykka.ThreadingActor):
@@ -38,20 +40,23 @@ class Uploader(pykka.ThreadingActor):
         photo_id = layout.new_id()
         job = Job(photo_id, layout.photo_path(photo_id, upload.ext), upload.keywords, upload.filename, self.clock())
         self.storage.write(job.photo, upload.data).get()
-        self._multicast({"type": "pending.add", "id": photo_id, "job": job.as_dict(), "at": job.submitted_at,
-                         "svc": self.me})
+        try:
+            # Waited on, so the pending entry is ordered before anything a worker says about the job.
+            group_messages.multicast(self.group, PendingAdd(photo_id, job, job.submitted_at, self.me))
+        except GroupError as error:
+            log.error("upload.not_announced", id=photo_id, error=str(error))
+            self.storage.delete(job.photo).get()
+            raise JobNotQueued(f"the job could not be announced to the Svcs: {error}") from error
         try:
             self.broker.publish(job.encode()).get()
         except Exception as error:
             log.error("upload.not_queued", id=photo_id, error=str(error))
             self.storage.delete(job.photo).get()
-            self._multicast({"type": "job.failed", "id": photo_id, "reason": f"could not queue the job: {error}",
-                             "at": self.clock()})
+            try:
+                group_messages.multicast(self.group, JobFailed(photo_id, f"could not queue the job: {error}",
+                                                               self.clock()))
+            except GroupError as lost:  # the leader gives the entry up when it finds the job overdue
+                log.error("upload.failure_not_announced", id=photo_id, error=str(lost))
             raise JobNotQueued(f"the job could not be queued: {error}") from error
         log.info("upload.accepted", id=photo_id, bytes=len(upload.data), keywords=len(upload.keywords))
         return photo_id
-
-    def _multicast(self, payload: dict) -> None:
-        # Waited on, so the pending entry is ordered before anything a worker says about the job.
-        message_type, data = group_messages.encode(payload)
-        self.group.multicast(group_messages.SVCS_GROUP, message_type, data).get()

@@ -47,6 +47,10 @@ class GroupListener:
         pass
 
 
+# Spread's code for a session that is closed or broken (CONNECTION_CLOSED in sp.h).
+CONNECTION_CLOSED = -8
+
+
 class GroupError(Exception):
     """A group operation failed.  ``code`` is Spread's error code for it (every
     group connection follows Spread 4's model, and names its failures alike)."""

@@ -82,8 +82,9 @@ class Fakes:
     def connection(self, user: str) -> pykka.ActorProxy:
         return MemoryGroupConnection.start(self.hub, user).proxy()
 
-    def payloads(self, kind: str | None = None) -> list[dict]:
-        return [p for p in self.recorder.seen().get() if kind is None or p["type"] == kind]
+    def payloads(self, kind: str | None = None) -> list:
+        """The group messages the recorder heard (typed, ``actors/group_messages.py``), of one kind or all."""
+        return [p for p in self.recorder.seen().get() if kind is None or p.TYPE == kind]
 
 
 @pytest.fixture

@@ -44,7 +44,7 @@ class GroupRecorder(GroupListener, pykka.ThreadingActor):
 
     def __init__(self) -> None:
         super().__init__()
-        self.payloads: list[dict] = []
+        self.payloads: list = []
         self.views: list = []
 
     def on_message_received(self, event) -> None:
@@ -53,5 +53,5 @@ class GroupRecorder(GroupListener, pykka.ThreadingActor):
     def on_view_changed(self, event) -> None:
         self.views.append(event)
 
-    def seen(self) -> list[dict]:
+    def seen(self) -> list:
         return list(self.payloads)

@@ -3,6 +3,7 @@ from __future__ import annotations
 import json
 
 from actors import group_messages
+from actors.group_messages import PendingAdd
 from actors.job import Job
 from actors.leader import Leader, LeaderSettings
 from actors.pending import PendingList
@@ -32,13 +33,14 @@ def start_svc(fakes, clock, user="s000000001", retry_after=60.0, max_attempts=2)
 
 def add_pending(group, at: float) -> Job:
     job = Job(PHOTO_ID, layout.photo_path(PHOTO_ID, "png"), ("alpha",), "p.png", at)
-    message_type, data = group_messages.encode({"type": "pending.add", "id": PHOTO_ID, "job": job.as_dict(), "at": at})
-    group.multicast(group_messages.SVCS_GROUP, message_type, data).get()
+    group_messages.multicast(group, PendingAdd(PHOTO_ID, job, at))
     return job
 
 
 def test_the_first_svc_leads_and_starts_from_the_checkpoint(fakes, eventually):
-    entry = {"id": PHOTO_ID, "job": {"v": 1, "id": PHOTO_ID}, "status": "pending", "attempts": 1, "since": 5.0}
+    job = Job(PHOTO_ID, layout.photo_path(PHOTO_ID, "png"), ("alpha",), "p.png", 5.0)
+    entry = {"id": PHOTO_ID, "job": job.as_dict(), "status": "pending", "attempts": 1, "since": 5.0, "reason": "",
+             "svc": ""}
     fakes.backend.write(layout.PENDING_STATE, json.dumps({"v": 1, "entries": [entry]}).encode())
 
     _, pending, leader = start_svc(fakes, Clock())
@@ -61,14 +63,14 @@ def test_an_overdue_job_is_published_again_then_given_up(fakes, job_recorder, ev
     clock.now = 1061.0
     leader.tick().get()
     retries = eventually(lambda: fakes.payloads("job.retry"), what="job.retry")
-    assert retries[0]["attempt"] == 2
+    assert retries[0].attempt == 2
     eventually(lambda: len(job_recorder.seen().get()) == 1, what="the re-published job")
     eventually(lambda: pending.entry(PHOTO_ID).get().attempts == 2, what="attempt 2 applied")
 
     clock.now = 1200.0
     leader.tick().get()
     failed = eventually(lambda: fakes.payloads("job.failed"), what="job.failed")
-    assert "after 2 attempts" in failed[0]["reason"]
+    assert "after 2 attempts" in failed[0].reason
     eventually(lambda: pending.entry(PHOTO_ID).get().status == "failed", what="the failed entry")
 
 

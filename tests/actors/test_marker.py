@@ -48,7 +48,7 @@ def test_marker_writes_marks_and_report_multicasts_done_then_acks(fakes, png, ev
     start_marker(fakes, "w1", marking)
 
     done = eventually(lambda: fakes.payloads("job.done"), what="job.done")
-    assert done[0]["id"] == PHOTO_ID and done[0]["counts"] == {"alpha": 1, "beta": 1}
+    assert done[0].id == PHOTO_ID and dict(done[0].counts) == {"alpha": 1, "beta": 1}
     assert fakes.backend.read(layout.marks_path(PHOTO_ID)) == b"marked:" + png
     assert json.loads(fakes.backend.read(layout.report_path(PHOTO_ID)))["id"] == PHOTO_ID
     eventually(lambda: fakes.broker.stats().get()["acked"] == 1, what="the ack")
@@ -81,7 +81,7 @@ def test_redelivered_job_already_marked_is_acked_without_marking_again(fakes, pn
     start_marker(fakes, "w1", marking)
 
     done = eventually(lambda: fakes.payloads("job.done"), what="job.done")
-    assert done[0]["counts"] == {"alpha": 3}
+    assert dict(done[0].counts) == {"alpha": 3}
     assert marking.calls == 0
     eventually(lambda: fakes.broker.stats().get()["acked"] == 1, what="the ack")
 
@@ -93,8 +93,8 @@ def test_poison_job_is_dead_lettered_and_reported_failed(fakes, eventually):
 
     eventually(lambda: len(fakes.broker.dead_letters().get()) == 2, what="two dead letters")
     failed = eventually(lambda: fakes.payloads("job.failed"), what="job.failed")
-    assert [f["id"] for f in failed] == [PHOTO_ID]  # the garbage one has no id to report
-    assert "poison job" in failed[0]["reason"]
+    assert [f.id for f in failed] == [PHOTO_ID]  # the garbage one has no id to report
+    assert "poison job" in failed[0].reason
 
 
 def test_photo_that_is_not_an_image_is_rejected_and_reported(fakes, eventually):
@@ -104,5 +104,5 @@ def test_photo_that_is_not_an_image_is_rejected_and_reported(fakes, eventually):
     start_marker(fakes, "w1", mark_photo)
 
     failed = eventually(lambda: fakes.payloads("job.failed"), what="job.failed")
-    assert "cannot be marked" in failed[0]["reason"]
+    assert "cannot be marked" in failed[0].reason
     assert len(fakes.broker.dead_letters().get()) == 1

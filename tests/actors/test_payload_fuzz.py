@@ -36,7 +36,8 @@ def test_decode_returns_a_payload_of_its_type_or_raises_bad_payload(frame):
         payload = group_messages.decode(message_type, data)
     except group_messages.BadPayload:
         return
-    assert payload["type"] == group_messages.TYPE_NAMES[message_type]
+    assert payload.TYPE == group_messages.TYPE_NAMES[message_type]
+    assert group_messages.decode(*group_messages.encode(payload)) == payload  # and it travels unchanged
 
 
 class SentNowhere:

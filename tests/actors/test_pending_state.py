@@ -1,16 +1,20 @@
+from actors.group_messages import JobDone, JobFailed, JobRetry, PendingAdd
+from actors.job import Job
 from actors.pending_state import FAILED, PENDING, apply, pending_count
 
-JOB = {"v": 1, "id": "a" * 32}
+
+def job(photo_id: str = "a" * 32) -> Job:
+    return Job(photo_id, f"photos/{photo_id}.png", ("alpha",), "a.png", 1.0)
 
 
 def add(entries, photo_id="a" * 32, at=10.0):
-    return apply(entries, {"type": "pending.add", "id": photo_id, "job": JOB, "at": at})
+    return apply(entries, PendingAdd(photo_id, job(photo_id), at))
 
 
 def test_add_then_done_leaves_the_list():
     entries = {}
     assert add(entries).status == PENDING
-    assert apply(entries, {"type": "job.done", "id": "a" * 32}) is None
+    assert apply(entries, JobDone("a" * 32)) is None
     assert entries == {}
 
 
@@ -24,35 +28,35 @@ def test_add_is_idempotent_and_keeps_the_first_time():
 def test_retry_counts_attempts_and_restarts_the_clock():
     entries = {}
     add(entries)
-    entry = apply(entries, {"type": "job.retry", "id": "a" * 32, "attempt": 2, "at": 50.0})
+    entry = apply(entries, JobRetry("a" * 32, 2, 50.0))
     assert (entry.attempts, entry.since) == (2, 50.0)
 
 
 def test_failed_is_kept_with_its_reason_and_no_longer_pending():
     entries = {}
     add(entries)
-    entry = apply(entries, {"type": "job.failed", "id": "a" * 32, "reason": "poison job", "at": 3.0})
+    entry = apply(entries, JobFailed("a" * 32, "poison job", 3.0))
     assert (entry.status, entry.reason) == (FAILED, "poison job")
     assert pending_count(entries) == 0
-    assert apply(entries, {"type": "job.retry", "id": "a" * 32, "attempt": 5, "at": 9.0}).attempts == 1
+    assert apply(entries, JobRetry("a" * 32, 5, 9.0)).attempts == 1
 
 
 def test_failed_for_an_unknown_id_is_recorded():
     entries = {}
-    assert apply(entries, {"type": "job.failed", "id": "b" * 32, "reason": "x"}).status == FAILED
+    assert apply(entries, JobFailed("b" * 32, "x")).status == FAILED
 
 
 def test_done_for_an_unknown_id_changes_nothing():
     entries = {}
     add(entries)
-    apply(entries, {"type": "job.done", "id": "b" * 32})
+    apply(entries, JobDone("b" * 32))
     assert list(entries) == ["a" * 32]
 
 
 def test_replicas_fed_the_same_messages_agree():
-    messages = [{"type": "pending.add", "id": f"{i:032x}", "job": JOB, "at": float(i)} for i in range(50)]
-    messages += [{"type": "job.done", "id": f"{i:032x}"} for i in range(0, 50, 2)]
-    messages += [{"type": "job.failed", "id": f"{i:032x}", "reason": "r", "at": 1.0} for i in range(1, 50, 5)]
+    messages = [PendingAdd(f"{i:032x}", job(f"{i:032x}"), float(i)) for i in range(50)]
+    messages += [JobDone(f"{i:032x}") for i in range(0, 50, 2)]
+    messages += [JobFailed(f"{i:032x}", "r", 1.0) for i in range(1, 50, 5)]
     first, second = {}, {}
     for message in messages:
         apply(first, message)

@@ -5,18 +5,21 @@ from __future__ import annotations
 import json
 
 from actors import group_messages
+from actors.group_messages import JobDone, PendingAdd
+from actors.job import job_from_dict
 from actors.leader import Leader, LeaderSettings
 from actors.pending import PendingList
 from actors.pending_snapshot import Assembler, chunks
+from actors.pending_state import Entry
 from storage import layout
 
-JOB = {"v": 1, "photo": "photos/x.png", "keywords": ["alpha"], "filename": "x.png", "submitted_at": 1.0}
+JOB = {"v": 1, "keywords": ["alpha"], "filename": "x.png", "submitted_at": 1.0}
 
 
 def entry(i: int) -> dict:
     photo_id = f"{i:032x}"
-    return {"id": photo_id, "job": {**JOB, "id": photo_id}, "status": "pending", "attempts": 1, "since": float(i),
-            "reason": ""}
+    return {"id": photo_id, "job": {**JOB, "id": photo_id, "photo": f"photos/{photo_id}.png"}, "status": "pending",
+            "attempts": 1, "since": float(i), "reason": "", "svc": ""}
 
 
 def svc(fakes, user: str, chunk_bytes: int = 96_000):
@@ -29,9 +32,7 @@ def svc(fakes, user: str, chunk_bytes: int = 96_000):
 
 def add(group, i: int) -> None:
     data = entry(i)
-    message_type, payload = group_messages.encode({"type": "pending.add", "id": data["id"], "job": data["job"],
-                                                   "at": data["since"]})
-    group.multicast(group_messages.SVCS_GROUP, message_type, payload).get()
+    group_messages.multicast(group, PendingAdd(data["id"], job_from_dict(data["job"]), data["since"]))
 
 
 def ids(pending) -> list[str]:
@@ -39,7 +40,7 @@ def ids(pending) -> list[str]:
 
 
 def test_snapshot_chunks_reassemble_in_any_order():
-    entries = [entry(i) for i in range(2000)]
+    entries = [Entry.from_dict(entry(i)) for i in range(2000)]
     parts = chunks(entries, "n1", "#s2#h", chunk_bytes=5_000)
     assert len(parts) > 3
     assembler = Assembler("n1")
@@ -60,8 +61,7 @@ def test_a_svc_that_joins_gets_the_list_and_what_happened_meanwhile(fakes, event
 
     eventually(lambda: new.is_synced().get(), what="the newcomer to be synced")
     eventually(lambda: ids(new) == ids(old) and len(ids(old)) == 30, what="the replicas to agree")
-    message_type, payload = group_messages.encode({"type": "job.done", "id": entry(3)["id"]})
-    new_group.multicast(group_messages.SVCS_GROUP, message_type, payload).get()
+    group_messages.multicast(new_group, JobDone(entry(3)["id"]))
     eventually(lambda: ids(new) == ids(old) and len(ids(new)) == 29, what="both to apply later messages")
 
 
@@ -91,7 +91,7 @@ def test_a_newcomer_asks_the_next_leader_when_the_first_one_leaves(fakes, eventu
 
     _, newcomer = svc(fakes, "s000000002")
     requests = eventually(lambda: fakes.payloads("pending.snapshot_request"), what="the first request")
-    assert requests[-1]["leader"].startswith("#s000000000")
+    assert requests[-1].leader.startswith("#s000000000")
     assert not newcomer.is_synced().get()
 
     silent.leave(group_messages.SVCS_GROUP).get()
@@ -106,8 +106,7 @@ def test_a_replica_that_holds_the_list_does_not_bring_back_checkpointed_jobs_whe
     fakes.backend.write(layout.PENDING_STATE, json.dumps({"v": 1, "entries": [stale]}).encode())
     first_group, first = svc(fakes, "s000000001")
     eventually(lambda: ids(first) == [stale["id"]], what="the first Svc to start from the checkpoint")
-    message_type, payload = group_messages.encode({"type": "job.done", "id": stale["id"]})
-    first_group.multicast(group_messages.SVCS_GROUP, message_type, payload).get()
+    group_messages.multicast(first_group, JobDone(stale["id"]))
     second_group, second = svc(fakes, "s000000002")
     leader = Leader.start(second_group, second, fakes.broker, fakes.storage, LeaderSettings(tick=3600)).proxy()
     second_group.subscribe(leader).get()

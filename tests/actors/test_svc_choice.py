@@ -1,3 +1,5 @@
+from actors.group_messages import JobDone, PendingAdd
+from actors.job import Job
 from actors.pending_state import apply, pending_count
 from actors.svc_choice import SvcRecord, choose, ranked
 
@@ -20,6 +22,7 @@ def test_equally_loaded_svcs_are_handed_out_in_turn():
 def test_a_svc_load_counts_the_pending_jobs_it_accepted():
     entries = {}
     for i, accepted_by in enumerate(["#s1#h", "#s1#h", "#s2#h"]):
-        apply(entries, {"type": "pending.add", "id": f"{i:032x}", "job": {}, "at": 1.0, "svc": accepted_by})
-    apply(entries, {"type": "job.done", "id": f"{0:032x}"})
+        photo_id = f"{i:032x}"
+        apply(entries, PendingAdd(photo_id, Job(photo_id, f"photos/{photo_id}.png", ("a",), "", 1.0), 1.0, accepted_by))
+    apply(entries, JobDone(f"{0:032x}"))
     assert (pending_count(entries, "#s1#h"), pending_count(entries, "#s2#h"), pending_count(entries)) == (1, 1, 2)

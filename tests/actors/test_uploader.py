@@ -17,8 +17,8 @@ def test_upload_records_pending_then_publishes_one_job(fakes, png, job_recorder,
     assert layout.ID_PATTERN.fullmatch(photo_id)
     assert fakes.backend.read(layout.photo_path(photo_id, "png")) == png
     added = eventually(lambda: fakes.payloads("pending.add"), what="pending.add")
-    assert [p["id"] for p in added] == [photo_id]
-    assert added[0]["job"]["keywords"] == ["alpha", "beta gamma"]
+    assert [p.id for p in added] == [photo_id]
+    assert added[0].job.keywords == ("alpha", "beta gamma")
     deliveries = eventually(job_recorder.seen().get, what="the job")
     assert len(deliveries) == 1
     job = decode(deliveries[0].body)
@@ -40,4 +40,4 @@ def test_upload_whose_job_is_not_confirmed_leaves_nothing_and_reports_failed(fak
 
     assert fakes.backend.list("photos") == []
     failed = eventually(lambda: fakes.payloads("job.failed"), what="job.failed")
-    assert "could not queue" in failed[0]["reason"]
+    assert "could not queue" in failed[0].reason

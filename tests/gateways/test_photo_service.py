@@ -74,9 +74,7 @@ def test_wait_returns_as_soon_as_the_job_is_done(svc, fakes):
 
 def test_download_answers_failed_with_the_reason(svc, fakes, eventually):
     photo_id = svc.upload(png(), ["alpha"])
-    message_type, data = group_messages.encode({"type": "job.failed", "id": photo_id, "reason": "poison job: x",
-                                                "at": 1.0})
-    fakes.recorder_connection.multicast(group_messages.SVCS_GROUP, message_type, data).get()
+    group_messages.multicast(fakes.recorder_connection, group_messages.JobFailed(photo_id, "poison job: x", 1.0))
 
     eventually(lambda: svc.status(photo_id).state == 3, what="FAILED")
     result = svc.download(photo_id)
