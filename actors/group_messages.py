@@ -183,19 +183,36 @@ class JobRetry:
 
 @dataclass(frozen=True)
 class SnapshotRequest:
-    """A Svc without the list asks ``leader`` for it; the snapshot is cut where this sits in the order."""
+    """A Svc without the list asks another Svc (``asked``) for it; the snapshot is cut where this
+    request sits in the agreed order (``actors/pending_sync.py``)."""
 
     TYPE: ClassVar[str] = "pending.snapshot_request"
     requester: str  # the asking Svc's private name ("from" on the wire)
-    leader: str  # the private name of the Svc asked
+    asked: str  # the private name of the Svc asked
     nonce: str  # names this request's snapshot
 
     def fields(self) -> dict:
-        return {"from": self.requester, "leader": self.leader, "nonce": self.nonce}
+        return {"from": self.requester, "asked": self.asked, "nonce": self.nonce}
 
     @classmethod
     def parse(cls, data: Mapping[str, Any]) -> SnapshotRequest:
-        return cls(_text(data, "from", limit=64), _text(data, "leader", limit=64), _nonce(data))
+        return cls(_text(data, "from", limit=64), _text(data, "asked", limit=64), _nonce(data))
+
+
+@dataclass(frozen=True)
+class SnapshotRefused:
+    """The Svc asked does not hold the list either (it is synchronising too): ask another."""
+
+    TYPE: ClassVar[str] = "pending.snapshot_refused"
+    to: str  # the asking Svc's private name
+    nonce: str  # the request refused
+
+    def fields(self) -> dict:
+        return {"to": self.to, "nonce": self.nonce}
+
+    @classmethod
+    def parse(cls, data: Mapping[str, Any]) -> SnapshotRefused:
+        return cls(_text(data, "to", limit=64), _nonce(data))
 
 
 @dataclass(frozen=True)
@@ -230,7 +247,8 @@ def _nonce(data: Mapping[str, Any]) -> str:
     return nonce
 
 
-GroupMessage = SvcHello | PendingAdd | JobDone | JobFailed | JobRetry | SnapshotRequest | SnapshotChunk
+GroupMessage = (SvcHello | PendingAdd | JobDone | JobFailed | JobRetry | SnapshotRequest | SnapshotRefused
+                | SnapshotChunk)
 ListMessage = PendingAdd | JobDone | JobFailed | JobRetry  # what changes the pending list
 
 # Spread mess_type of each message: fixed, the wire contract between versions.
@@ -242,10 +260,11 @@ MESSAGE_TYPES: dict[str, int] = {
     "job.retry": 5,
     "pending.snapshot": 6,
     "pending.snapshot_request": 7,
+    "pending.snapshot_refused": 8,
 }
 TYPE_NAMES = {number: name for name, number in MESSAGE_TYPES.items()}
 CLASSES: dict[str, type] = {cls.TYPE: cls for cls in (SvcHello, PendingAdd, JobDone, JobFailed, JobRetry,
-                                                       SnapshotRequest, SnapshotChunk)}
+                                                       SnapshotRequest, SnapshotRefused, SnapshotChunk)}
 
 
 def encode(message: GroupMessage) -> tuple[int, bytes]:

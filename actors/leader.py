@@ -54,7 +54,10 @@ class Leader(GroupListener, pykka.ThreadingActor):
         if self.ticker:
             self.ticker.stop()
         if self.leading:
-            self.checkpoint()
+            try:
+                self.checkpoint()
+            except pykka.ActorDeadError:  # the replica stopped first: its last tick saved the list
+                pass
 
     def is_leading(self) -> bool:
         return self.leading
@@ -72,6 +75,8 @@ class Leader(GroupListener, pykka.ThreadingActor):
             log.info("leader.stepped_down", me=self.me)
 
     def checkpoint(self) -> None:
+        if not self.pending.is_synced().get():
+            return  # a replica still getting the list must not overwrite the last good checkpoint
         if self.pending.changes().get() == self.checkpointed_version:
             return  # nothing changed: no need to copy a list that may hold 100,000 entries
         version, entries = self.pending.snapshot().get()
@@ -80,8 +85,8 @@ class Leader(GroupListener, pykka.ThreadingActor):
         self.checkpointed_version = version
 
     def tick(self) -> None:
-        if not self.leading:
-            return
+        if not self.leading or not self.pending.is_synced().get():
+            return  # only a leader whose replica holds the list acts on it
         now = self.clock()
         due = self.pending.overdue(now, self.settings.retry_after, self.settings.max_attempts).get()
         for photo_id in due.retry:

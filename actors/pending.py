@@ -5,18 +5,12 @@ state machine in ``actors/pending_state.py``; every Svc applies the same
 messages, so every replica agrees.  Listeners (the Notifier) are told when a job
 leaves PROCESSING.
 
-State transfer.  A Svc that joins a group with an older Svc in it starts empty
-and asks the leader for the list with ``pending.snapshot_request``, multicast in
-agreed order.  The leader's replica answers at the point where that request sits
-in the order, with the list as it stands there, in chunks sent to the newcomer's
-private name.  The newcomer buffers every message it receives after its own
-request and applies them on top of the snapshot, so it ends exactly where the
-others are.  If the leader leaves before the snapshot is complete, the newcomer
-asks the next leader.  A Svc that finds itself the leader before it has the list
-has nobody to ask (every Svc was down): it starts from the leader's last
-checkpoint in storage, and Svcs that join later get that from it.  A replica that
-already holds the list never reads the checkpoint: it would bring back jobs that
-finished since.
+How a replica gets the list in the first place (a Svc that starts, a restarted
+actor, a Svc back in the group after missing messages) is the synchronisation
+protocol of ``actors/pending_sync.py``: this actor feeds it the group's events
+and a tick, and carries out what it answers (ask another Svc for a snapshot,
+refuse or send one, read the checkpoint, install, apply).  Until the replica is
+synced, ``is_synced()`` says so, and the Leader does not act on it.
 """
 
 from __future__ import annotations
@@ -29,10 +23,12 @@ import pykka
 import structlog
 
 from actorkit.messaging import tell_call
+from actorkit.ticker import Ticker
 from actors import group_messages, leadership, pending_snapshot, pending_state
-from actors.group_messages import ListMessage, SnapshotChunk, SnapshotRequest
+from actors.group_messages import ListMessage, SnapshotChunk, SnapshotRefused, SnapshotRequest
 from actors.pending_state import FAILED, Entry
-from ports.group import GroupListener, MessageReceived, ViewChanged
+from actors.pending_sync import Action, Apply, Ask, Install, ReadCheckpoint, Refuse, SendSnapshot, Sync
+from ports.group import GroupError, GroupListener, MessageReceived, ViewChanged
 from storage import layout
 from storage.backend import ObjectNotFound
 
@@ -40,40 +36,34 @@ log = structlog.get_logger()
 
 
 class PendingList(GroupListener, pykka.ThreadingActor):
-    def __init__(self, group: pykka.ActorProxy | None = None, listeners: Sequence[pykka.ActorProxy] = (),
-                 storage: pykka.ActorProxy | None = None, chunk_bytes: int = pending_snapshot.CHUNK_BYTES) -> None:
+    def __init__(self, group: pykka.ActorProxy, listeners: Sequence[pykka.ActorProxy] = (),
+                 storage: pykka.ActorProxy | None = None, chunk_bytes: int = pending_snapshot.CHUNK_BYTES,
+                 tick: float = 1.0) -> None:
         super().__init__()
         self.group, self.listeners, self.chunk_bytes = group, list(listeners), chunk_bytes
-        self.storage = storage
+        self.storage, self.tick_interval = storage, tick
         self.entries: pending_state.Entries = {}
         self.version = 0  # counts applied changes, so the leader checkpoints only when needed
         self.me = ""
-        self.members: tuple[str, ...] = ()
-        # State transfer: synced once this replica holds the list (a group of one is synced at once).
-        self.synced = group is None
-        self.asked: str | None = None  # the leader asked for a snapshot
-        self.request: pending_snapshot.Assembler | None = None
-        self.buffer: list[ListMessage] | None = None  # messages after our request, until the snapshot is in
+        self.sync = Sync("", "")
+        self.ticker: Ticker | None = None
 
     def on_start(self) -> None:
-        if self.group is not None:
-            self.me = self.group.private_name().get()
+        self.me = self.group.private_name().get()
+        self.sync = Sync(self.me, secrets.token_hex(4))
+        # A restarted actor hears no view until the next change: start from the members known now.
+        self._carry_out(self.sync.view(self.group.members(group_messages.SVCS_GROUP).get()))
+        self.ticker = Ticker(self.actor_ref, "tick", self.tick_interval).start()
+
+    def on_stop(self) -> None:
+        if self.ticker:
+            self.ticker.stop()
 
     # -- group events -------------------------------------------------------------
 
     def on_view_changed(self, event: ViewChanged) -> None:
-        if event.group != group_messages.SVCS_GROUP or (self.me and self.me not in event.members):
-            return
-        self.members = event.members
-        leader = leadership.leader_of(event.members)
-        if self.synced:
-            return
-        if leader == self.me:
-            saved = self._checkpoint()
-            log.info("pending.synced", how="leading: from the checkpoint", entries=len(saved))
-            self._synced_with(saved)
-        elif leader is not None and leader != self.asked:
-            self._ask_for_snapshot(leader)
+        if event.group == group_messages.SVCS_GROUP:
+            self._carry_out(self.sync.view(event.members))
 
     def on_message_received(self, event: MessageReceived) -> None:
         try:
@@ -81,56 +71,58 @@ class PendingList(GroupListener, pykka.ThreadingActor):
         except group_messages.BadPayload as error:
             log.warning("group.bad_payload", sender=event.sender, error=str(error))
             return
-        try:
-            if isinstance(message, SnapshotChunk):
-                self._snapshot_chunk(message)
-            elif event.group != group_messages.SVCS_GROUP:
-                return
-            elif isinstance(message, SnapshotRequest):
-                self._snapshot_requested(message, event.sender)
-            elif isinstance(message, ListMessage):
-                if self.synced:
-                    self.apply(message)
-                elif self.buffer is not None:
-                    self.buffer.append(message)
-                # else: it precedes our request, so the snapshot holds it
-        except pending_snapshot.BadSnapshot as error:
-            log.warning("pending.bad_message", type=message.TYPE, sender=event.sender, error=repr(error))
-
-    # -- state transfer -------------------------------------------------------------
-
-    def _ask_for_snapshot(self, leader: str) -> None:
-        nonce = secrets.token_hex(8)
-        self.asked, self.request, self.buffer = leader, pending_snapshot.Assembler(nonce), None
-        log.info("pending.snapshot_asked", leader=leader)
-        group_messages.multicast(self.group, SnapshotRequest(self.me, leader, nonce))
-
-    def _snapshot_requested(self, message: SnapshotRequest, sender: str) -> None:
-        if sender == self.me:
-            if self.request is not None and message.nonce == self.request.nonce:
-                self.buffer = []  # from here on, what the snapshot will not hold
+        if isinstance(message, SnapshotChunk):
+            self._carry_out(self.sync.chunk(message))
+        elif isinstance(message, SnapshotRefused):
+            self._carry_out(self.sync.refusal(message))
+        elif event.group != group_messages.SVCS_GROUP:
             return
-        if not self.synced or message.leader != self.me:
-            return
-        parts = pending_snapshot.chunks(self.entries.values(), message.nonce, sender, self.chunk_bytes)
+        elif isinstance(message, SnapshotRequest):
+            self._carry_out(self.sync.request(message, event.sender))
+        elif isinstance(message, ListMessage):
+            self._carry_out(self.sync.message(message))
+
+    def tick(self) -> None:
+        self._carry_out(self.sync.tick())
+
+    # -- what the synchronisation protocol asks for --------------------------------------------
+
+    def _carry_out(self, actions: Sequence[Action]) -> None:
+        for action in actions:
+            if isinstance(action, Apply):
+                self.apply(action.message)
+            elif isinstance(action, Install):
+                self.entries = {entry.id: entry for entry in action.entries}
+                self.version += 1
+                log.info("pending.synced", source=action.source, entries=len(self.entries))
+            elif isinstance(action, Ask):
+                self._ask(action)
+            elif isinstance(action, SendSnapshot):
+                self._send_snapshot(action)
+            elif isinstance(action, Refuse):
+                self._send(SnapshotRefused(action.to, action.nonce), to=action.to)
+            elif isinstance(action, ReadCheckpoint):
+                self._carry_out(self.sync.checkpoint_read(self._checkpoint()))
+
+    def _ask(self, action: Ask) -> None:
+        log.info("pending.snapshot_asked", holder=action.holder)
+        if not self._send(SnapshotRequest(self.me, action.holder, action.nonce)):
+            self._carry_out(self.sync.request_lost())
+
+    def _send_snapshot(self, action: SendSnapshot) -> None:
+        parts = pending_snapshot.chunks(self.entries.values(), action.nonce, action.to, self.chunk_bytes)
         for part in parts:
-            group_messages.multicast(self.group, part, to=sender)
-        log.info("pending.snapshot_sent", to=sender, entries=len(self.entries), chunks=len(parts))
+            if not self._send(part, to=action.to):
+                return  # the asker waits, then asks again
+        log.info("pending.snapshot_sent", to=action.to, entries=len(self.entries), chunks=len(parts))
 
-    def _snapshot_chunk(self, message: SnapshotChunk) -> None:
-        if self.synced or self.request is None or self.buffer is None:
-            return
-        entries = self.request.add(message)
-        if entries is not None:
-            log.info("pending.synced", how="snapshot", entries=len(entries), buffered=len(self.buffer))
-            self._synced_with(entries)
-
-    def _synced_with(self, entries: list[Entry]) -> None:
-        self.entries = {entry.id: entry for entry in entries}
-        buffered, self.buffer, self.request, self.synced = self.buffer or [], None, None, True
-        self.version += 1
-        for message in buffered:
-            self.apply(message)
+    def _send(self, message: group_messages.GroupMessage, to: str = group_messages.SVCS_GROUP) -> bool:
+        try:
+            group_messages.multicast(self.group, message, to=to)
+        except GroupError as error:
+            log.warning("pending.send_lost", type=message.TYPE, to=to, error=str(error))
+            return False
+        return True
 
     def _checkpoint(self) -> list[Entry]:
         if self.storage is None:
@@ -164,7 +156,7 @@ class PendingList(GroupListener, pykka.ThreadingActor):
         return self.me
 
     def is_synced(self) -> bool:
-        return self.synced
+        return self.sync.synced
 
     def entry(self, photo_id: str) -> Entry | None:
         return self.entries.get(photo_id)

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from actors import group_messages
 from actors.directory import Directory
 from actors.pending import PendingList
+from actors.pending_sync import Sync
 from ports.group import MessageReceived
 
 json_values = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8),
@@ -55,7 +56,9 @@ def test_actors_survive_garbage_payloads(batch):
     pending = PendingList(SentNowhere())
     directory = Directory()
     pending.me = "#s000000001#localhost"
-    pending.synced = True
+    pending.sync = Sync(pending.me, "fuzz")
+    pending._carry_out(pending.sync.view((pending.me,)))  # alone: synced from an empty checkpoint
+    assert pending.is_synced()
     for message_type, data in batch:
         for group in (group_messages.SVCS_GROUP, pending.me):
             event = MessageReceived(group, "#s000000002#localhost", message_type, data, pending.me)

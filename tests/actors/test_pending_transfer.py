@@ -91,7 +91,7 @@ def test_a_newcomer_asks_the_next_leader_when_the_first_one_leaves(fakes, eventu
 
     _, newcomer = svc(fakes, "s000000002")
     requests = eventually(lambda: fakes.payloads("pending.snapshot_request"), what="the first request")
-    assert requests[-1].leader.startswith("#s000000000")
+    assert requests[-1].asked.startswith("#s000000000")
     assert not newcomer.is_synced().get()
 
     silent.leave(group_messages.SVCS_GROUP).get()
