@@ -65,7 +65,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--photos", type=int, default=6, help="how many evaluation photos to use")
     parser.add_argument("--eval-dir", type=Path,
-                        default=Path(os.environ.get("PHOTOMARK_EVAL_DIR", ROOT.parent / "shared" / "eval")))
+                        default=Path(os.environ.get("PHOTOMARK_EVAL_DIR", ROOT / "tests" / "data" / "eval")),
+                        help="the evaluation sets (default: $PHOTOMARK_EVAL_DIR or tests/data/eval)")
     args = parser.parse_args()
     logs.configure("error", json_output=False)
     cases = load_cases(args.eval_dir, args.photos)

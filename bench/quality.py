@@ -1,14 +1,15 @@
 #!/usr/bin/env python3
 """Marking quality against the plain baseline, measured in the same run.
 
-For every page of an evaluation set (default ``../shared/eval/dev``), runs
+For every page of an evaluation set (default ``tests/data/eval/dev``), runs
 the plain baseline (one ``image_to_data`` call on the file, words whose
-normalised text equals the keyword: ``baseline.py`` of the eval set) and
-photomark's marker (``marking``: decoding, preprocessing, one
+normalised text equals the keyword, as the evaluation conventions count an
+occurrence) and photomark's marker (``marking``: decoding, preprocessing, one
 ``image_to_data`` call, matching, drawing, PNG), one after the other on the
 same page so both see the same machine load.  Writes both predictions in the
-scorer's format, scores them with the set's ``score.py`` and prints recall,
-precision and F1 overall and per variant, and seconds per page, side by side.
+scorer's format, scores them with ``marking.scoring`` (greedy one-to-one
+matching at IoU >= 0.5) and prints recall, precision and F1 overall, per
+variant and per keyword role, and seconds per page, side by side.
 
 usage: python bench/quality.py [--eval-dir DIR] [--set dev] [--limit N] [--keep DIR]
 """
@@ -17,12 +18,10 @@ from __future__ import annotations
 
 import os
 
-os.environ["OMP_THREAD_LIMIT"] = "1"  # as baseline.py and the marker: one core per OCR
+os.environ["OMP_THREAD_LIMIT"] = "1"  # as the baseline's reference and the marker: one core per OCR
 
 import argparse
-import importlib.util
 import json
-import subprocess
 import sys
 import tempfile
 import time
@@ -33,27 +32,19 @@ sys.path.insert(0, str(ROOT))
 
 import pytesseract
 
-from marking import decode_photo, draw_marks, match, read_words
+from marking import decode_photo, draw_marks, match, read_words, scoring
 from marking.drawing import to_png
 from marking.ocr import DEFAULT_SETTINGS, engine_info
 
 
 def default_eval_dir() -> Path:
-    return Path(os.environ.get("PHOTOMARK_EVAL_DIR", ROOT.parent / "shared" / "eval"))
+    return Path(os.environ.get("PHOTOMARK_EVAL_DIR", ROOT / "tests" / "data" / "eval"))
 
 
-def load_baseline(eval_dir: Path):
-    """The eval set's own baseline module (for its word normalisation)."""
-    spec = importlib.util.spec_from_file_location(
-        "eval_baseline", eval_dir / "baseline.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def baseline_predict(baseline, path: Path, keywords: list[str]) -> dict:
-    """What baseline.py predicts for one page (its per-image step)."""
+def baseline_predict(path: Path, keywords: list[str]) -> dict:
+    """What the plain baseline predicts for one page: one ``image_to_data``
+    call (eng, default page segmentation), and every word whose normalised
+    text equals a keyword, boxed as Tesseract boxed it."""
     data = pytesseract.image_to_data(
         str(path), lang="eng", output_type=pytesseract.Output.DICT
     )
@@ -62,7 +53,7 @@ def baseline_predict(baseline, path: Path, keywords: list[str]) -> dict:
     for text, x, y, w, h in zip(
         data["text"], data["left"], data["top"], data["width"], data["height"]
     ):
-        k = want.get(baseline.norm(text or ""))
+        k = want.get(scoring.normalise_word(text or ""))
         if k is not None:
             pred[k].append([x, y, x + w, y + h])
     return pred
@@ -81,24 +72,6 @@ def marker_predict(path: Path, keywords: list[str]) -> tuple[dict, float]:
     return {k: [list(o.box) for o in v] for k, v in matches.items()}, ocr_seconds
 
 
-def score(eval_dir: Path, cases_path: Path, pred_dir: Path) -> dict:
-    with tempfile.NamedTemporaryFile(suffix=".json") as out:
-        subprocess.run(
-            [
-                sys.executable,
-                str(eval_dir / "score.py"),
-                str(cases_path),
-                str(pred_dir),
-                "--quiet",
-                "--json",
-                out.name,
-            ],
-            check=True,
-            stdout=subprocess.DEVNULL,
-        )
-        return json.load(open(out.name))["summary"]
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -107,7 +80,7 @@ def main() -> None:
         "--eval-dir",
         type=Path,
         default=default_eval_dir(),
-        help="default: $PHOTOMARK_EVAL_DIR or ../shared/eval",
+        help="default: $PHOTOMARK_EVAL_DIR or tests/data/eval",
     )
     parser.add_argument(
         "--set", default="dev", help="the evaluation set inside it (default dev)"
@@ -120,17 +93,10 @@ def main() -> None:
     )
     args = parser.parse_args()
 
-    cases_path = args.eval_dir / args.set / "cases.jsonl"
-    cases = [
-        json.loads(line) for line in cases_path.read_text().splitlines() if line.strip()
-    ]
-    out = args.keep or Path(tempfile.mkdtemp(prefix="photomark-quality-"))
-    if args.limit:  # the scorer scores the pages its cases file lists
+    cases = scoring.load_cases(args.eval_dir / args.set / "cases.jsonl")
+    if args.limit:
         cases = cases[: args.limit]
-        out.mkdir(parents=True, exist_ok=True)
-        cases_path = out / "cases.jsonl"
-        cases_path.write_text("".join(json.dumps(c) + "\n" for c in cases))
-    baseline = load_baseline(args.eval_dir)
+    out = args.keep or Path(tempfile.mkdtemp(prefix="photomark-quality-"))
 
     dirs = {"baseline": out / "baseline", "photomark": out / "photomark"}
     for d in dirs.values():
@@ -145,17 +111,18 @@ def main() -> None:
         flush=True,
     )
     for case in cases:
-        path = args.eval_dir / args.set / case["image"]
-        stem = Path(case["image"]).stem
-        variant = case.get("variant", "?")
+        path = args.eval_dir / args.set / case.image
+        stem = case.stem
+        variant = case.variant
+        keywords = list(case.keywords)
         started = time.perf_counter()
-        pred = baseline_predict(baseline, path, case["keywords"])
+        pred = baseline_predict(path, keywords)
         seconds["baseline"].setdefault(variant, []).append(
             time.perf_counter() - started
         )
         (dirs["baseline"] / f"{stem}.json").write_text(json.dumps(pred))
         started = time.perf_counter()
-        pred, ocr_seconds = marker_predict(path, case["keywords"])
+        pred, ocr_seconds = marker_predict(path, keywords)
         seconds["photomark"].setdefault(variant, []).append(
             time.perf_counter() - started
         )
@@ -166,7 +133,7 @@ def main() -> None:
             flush=True,
         )
 
-    scores = {name: score(args.eval_dir, cases_path, d) for name, d in dirs.items()}
+    scores = {name: scoring.score_files(cases, d).groups for name, d in dirs.items()}
     print()
     print(f"{'':16s} {'baseline':>26s}   {'photomark':>26s}")
     print(
@@ -177,12 +144,9 @@ def main() -> None:
     for group in groups:
         row = f"{group:16s}"
         for name in ("baseline", "photomark"):
-            s = scores[name].get(group, {})
-            row += (
-                " "
-                + " ".join(_fmt(s.get(k)) for k in ("recall", "precision", "f1"))
-                + "  "
-            )
+            s = scores[name].get(group)
+            rates = (s.recall, s.precision, s.f1) if s else (None, None, None)
+            row += " " + " ".join(_fmt(r) for r in rates) + "  "
         print(row)
     print()
 

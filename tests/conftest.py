@@ -20,9 +20,9 @@ from tests.integration.rabbitmq_server import RabbitServer, RabbitServerError
 from tests.polling import eventually
 
 ROOT = Path(__file__).resolve().parents[1]
-# The evaluation sets live in the shared folder beside the repository (CI clones
-# the repository with shared/ beside it).
-EVAL_DIR = Path(os.environ.get("PHOTOMARK_EVAL_DIR", ROOT.parent / "shared" / "eval"))
+# The evaluation sets: the dev set ships in the repository (tests/data/eval);
+# PHOTOMARK_EVAL_DIR may point at another directory of sets in the same format.
+EVAL_DIR = Path(os.environ.get("PHOTOMARK_EVAL_DIR", ROOT / "tests" / "data" / "eval"))
 
 
 @pytest.fixture(autouse=True)

@@ -1,15 +1,13 @@
-"""A few pages of the dev evaluation set, scored the way ../shared/eval/score.py
-scores: floors a little under what was measured, to catch a regression
-without failing on noise.  (bench/quality.py measures the whole set.)"""
+"""A few pages of the dev evaluation set (tests/data/eval/dev), scored with
+marking.scoring: floors a little under what was measured, to catch a
+regression without failing on noise.  (bench/quality.py measures the whole
+set.)"""
 
 from __future__ import annotations
 
-import importlib.util
-import json
-
 import pytest
 
-from marking import mark_photo
+from marking import mark_photo, scoring
 
 pytestmark = pytest.mark.integration  # needs Tesseract
 
@@ -21,38 +19,25 @@ PAGES = [
 ]
 
 
-def _scorer(eval_dir):
-    spec = importlib.util.spec_from_file_location("eval_score", eval_dir / "score.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_recall_and_precision_on_clean_and_hard_dev_pages(eval_dir):
-    scorer = _scorer(eval_dir)
-    cases = {
-        c["image"]: c
-        for c in map(
-            json.loads, (eval_dir / "dev" / "cases.jsonl").read_text().splitlines()
-        )
-    }
+    cases = {c.image: c for c in scoring.load_cases(eval_dir / "dev" / "cases.jsonl")}
     totals = {"clean": [0, 0, 0], "hard": [0, 0, 0]}  # tp, expected, predicted
     for image in PAGES:
         case = cases[image]
         report = mark_photo(
-            (eval_dir / "dev" / image).read_bytes(), case["keywords"], filename=image
+            (eval_dir / "dev" / image).read_bytes(), list(case.keywords), filename=image
         ).report
-        assert list(report["keywords"]) == case["keywords"]
-        for keyword in case["keywords"]:
+        assert list(report["keywords"]) == list(case.keywords)
+        for keyword in case.keywords:
             expected, predicted = (
-                case["expected"][keyword],
+                case.expected[keyword],
                 report["keywords"][keyword]["boxes"],
             )
-            t = totals[case["variant"]]
-            t[0] += scorer.match(expected, predicted)
+            t = totals[case.variant]
+            t[0] += scoring.match(expected, predicted)
             t[1] += len(expected)
             t[2] += len(predicted)
-            if case["keyword_roles"][keyword] == "absent":
+            if case.role(keyword) == "absent":
                 assert predicted == [], (image, keyword)
     recall = {v: tp / n for v, (tp, n, _) in totals.items()}
     precision = {v: tp / p for v, (tp, _, p) in totals.items()}

@@ -1,4 +1,8 @@
-"""The recorded Spread 4.4.0 wire transcripts (../shared/spread/*.json), as test data.
+"""The recorded Spread 4.4.0 wire transcripts (tests/data/spread/*.json), as test data.
+
+Where they come from, their format and which bytes vary between runs:
+tests/data/spread/README.md.  PHOTOMARK_SPREAD_TRANSCRIPTS may point at
+another directory of transcripts in the same format.
 
 Each frame is classified by its place in its connection: c2d 0 = connect
 request, c2d 1 = auth choice, d2c 0 = auth list (or a reject byte), d2c 1 =
@@ -14,7 +18,7 @@ from functools import cache
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-TRANSCRIPT_DIR = Path(os.environ.get("PHOTOMARK_SPREAD_TRANSCRIPTS", ROOT.parent / "shared" / "spread"))
+TRANSCRIPT_DIR = Path(os.environ.get("PHOTOMARK_SPREAD_TRANSCRIPTS", ROOT / "tests" / "data" / "spread"))
 
 CONNECT, AUTH_LIST, AUTH_CHOICE, ACCEPT, REJECT, MESSAGE = (
     "connect",
