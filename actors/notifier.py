@@ -2,10 +2,14 @@
 
 A gRPC handler that waits (``Status`` with ``wait_ms``) registers a future with
 ``watch`` and then re-checks the status, so it cannot miss a job that finished
-in between; the PendingList tells ``on_job_finished``.
+in between; the PendingList tells ``on_job_finished``.  A stopped (or crashed)
+Notifier wakes every waiter with ``None``, so none waits out its whole timeout.
 """
 
 from __future__ import annotations
+
+import queue
+from typing import Any
 
 import pykka
 
@@ -27,10 +31,26 @@ class Notifier(pykka.ThreadingActor):
 
     def on_job_finished(self, photo_id: str) -> None:
         for future in self.watchers.pop(photo_id, []):
-            future.set(photo_id)
+            _wake(future, photo_id)
 
     def on_stop(self) -> None:
+        self._release()
+
+    def on_failure(self, *_exc_info: Any) -> None:
+        self._release()
+
+    def _release(self) -> None:
         for futures in self.watchers.values():
             for future in futures:
-                future.set(None)
+                _wake(future, None)
         self.watchers.clear()
+
+
+def _wake(future: pykka.Future, value: str | None) -> None:
+    """Sets ``future`` unless it is set already (one future watched twice, or for two photos):
+    a future can be set only once, and the error would crash the Notifier, leaving every other
+    waiter asleep."""
+    try:
+        future.set(value)
+    except queue.Full:
+        pass

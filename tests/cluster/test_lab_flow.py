@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import signal
 import threading
-import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -16,6 +15,7 @@ import pytest
 from gateways.rpc.client import STATE_NAMES, PhotoClient, RegisterClient
 from storage import layout
 from tests.cluster.photos import page_with
+from tests.polling import eventually as until
 
 pytestmark = pytest.mark.integration
 
@@ -52,20 +52,22 @@ def test_fifty_photos_from_several_clients_all_come_back_marked(lab, storage_dir
     assert len(svcs) == 2
 
 
+def runs_tesseract(worker_pid: int) -> bool:
+    """Whether the worker has a tesseract child right now: it is then in the middle of OCR, its job unacked."""
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+            name = text.split("(", 1)[1].rsplit(")", 1)[0]
+            fields = text.rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if name == "tesseract" and int(fields[1]) == worker_pid:
+            return True
+    return False
+
+
 def wait_for_ocr(worker_pid: int, timeout: float = 60) -> None:
-    """Waits until the worker runs tesseract: it is then in the middle of OCR, its job unacked."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        for stat in Path("/proc").glob("[0-9]*/stat"):
-            try:
-                fields = stat.read_text().rsplit(")", 1)[1].split()
-                name = stat.read_text().split("(", 1)[1].split(")", 1)[0]
-            except (OSError, IndexError):
-                continue
-            if name == "tesseract" and int(fields[1]) == worker_pid:
-                return
-        time.sleep(0.02)
-    pytest.fail("the worker never started tesseract")
+    until(lambda: runs_tesseract(worker_pid), timeout, "the worker to start tesseract", interval=0.02)
 
 
 def test_a_worker_killed_in_the_middle_of_ocr_has_its_job_marked_once_by_another(lab, storage_dir, rabbitmq):
@@ -111,15 +113,22 @@ def test_every_upload_answered_during_a_rabbitmq_restart_ends_ready(lab, rabbitm
                 answered.append(photo_id)
         client.close()
 
+    def count() -> int:
+        with lock:
+            return len(answered)
+
     threads = [threading.Thread(target=keep_uploading, args=(seed,)) for seed in (0, 100)]
     for thread in threads:
         thread.start()
-    time.sleep(3)
-    rabbitmq.restart()
-    time.sleep(3)
-    stop.set()
-    for thread in threads:
-        thread.join(120)
+    try:
+        until(lambda: count() >= 2, 120, "uploads answered before the restart")
+        rabbitmq.restart()
+        after_restart = count()  # what was answered before the broker was back
+        until(lambda: count() >= after_restart + 2, 120, "uploads answered after the restart")
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(120)
 
     assert len(answered) >= 4
     client = PhotoClient.via_register(register.address, wait=30)
@@ -145,10 +154,8 @@ def test_a_poison_job_lands_in_the_dead_letter_queue_and_reads_failed(lab, rabbi
          "filename": "p.png", "submitted_at": 0}).encode(), pika.BasicProperties(delivery_mode=2))
     channel.basic_publish("photomark", "photomark.jobs", b"{garbage", pika.BasicProperties(delivery_mode=2))
 
-    deadline = time.monotonic() + 60
-    while channel.queue_declare("photomark.jobs.dead", passive=True).method.message_count < 2:
-        assert time.monotonic() < deadline, "the poison jobs never reached the dead-letter queue"
-        time.sleep(0.2)
+    until(lambda: channel.queue_declare("photomark.jobs.dead", passive=True).method.message_count >= 2, 60,
+          "the poison jobs to reach the dead-letter queue", interval=0.2)
     connection.close()
     reply = client.wait(poison_id, 30)
     assert STATE_NAMES[reply.state] == "FAILED"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import signal
 import threading
 import time
@@ -10,6 +11,7 @@ import grpc
 import pytest
 
 from gateways.rpc.client import STATE_NAMES, PhotoClient, RegisterClient
+from protos import photos_pb2
 from storage import layout
 from tests.cluster.photos import page_with
 from tests.polling import eventually as until
@@ -19,7 +21,7 @@ pytestmark = pytest.mark.integration
 
 
 
-def pending_of(svc) -> "PendingReply":  # noqa: F821
+def pending_of(svc) -> photos_pb2.PendingReply:
     client = PhotoClient(svc.address, timeout=10)
     try:
         return client.pending()
@@ -29,6 +31,15 @@ def pending_of(svc) -> "PendingReply":  # noqa: F821
 
 def ids(reply) -> set[str]:
     return {entry.id for entry in reply.entries}
+
+
+def checkpointed(storage_dir) -> set[str]:
+    """The ids in the leader's last checkpoint of the pending list (none before the first)."""
+    try:
+        saved = json.loads((storage_dir / layout.PENDING_STATE).read_bytes())
+    except (OSError, ValueError):  # not written yet
+        return set()
+    return {entry["id"] for entry in saved["entries"]}
 
 
 def upload_with_retry(register_address: str, data: bytes) -> str | None:
@@ -106,7 +117,7 @@ def test_leader_failover_state_transfer_and_restart_from_the_checkpoint(lab, sto
     assert not pending_of(newcomer).leader
 
     # Every Svc stopped, then started again: the list comes back from the leader's checkpoint.
-    time.sleep(1.5)  # a checkpoint tick
+    until(lambda: checkpointed(storage_dir) == waiting, 20, "the leader to checkpoint the new entries")
     for svc in lab.of("svc"):
         lab.kill(svc, signal.SIGTERM)
     restarted = [lab.start_svc() for _ in range(5)]

@@ -364,6 +364,22 @@ class GlusterVolume:
             with contextlib.suppress(OSError):
                 (path / probe).unlink()
 
+    def client_connected(self, path: Path | None = None) -> list[bool | None]:
+        """Whether the FUSE client mounted at ``path`` is connected to each brick, in brick order, as
+        the client itself says (its protocol/client xlators under ``.meta``): a client drops a dead
+        brick at once and a hung one after ``network.ping-timeout``.  None where it cannot be read."""
+        graph = (path or self.mount_path) / ".meta" / "graphs" / "active"
+        states: list[bool | None] = []
+        for index in range(len(self.brick_paths)):
+            try:
+                private = (graph / f"{self.name}-client-{index}" / "private").read_text()
+            except OSError:
+                states.append(None)
+                continue
+            values = dict(line.replace(" ", "").split("=", 1) for line in private.splitlines() if "=" in line)
+            states.append({"1": True, "0": False}.get(values.get("connected", "")))
+        return states
+
     # --- bricks -------------------------------------------------------------------
 
     def brick_status(self) -> list[tuple[bool, int | None]]:
