@@ -1,13 +1,22 @@
 """What a Svc accepts: checks on an upload before anything is written.
 
 ``BadUpload`` maps to gRPC INVALID_ARGUMENT, ``TooLarge`` to RESOURCE_EXHAUSTED.
+
+The rule: the Svc refuses what no worker could mark, and only that.  It decodes
+the photo as a worker does (``marking.photo.open_photo``): undecodable bytes, a
+pixel mode that cannot be turned into colour, and more pixels than a worker
+decodes are refused here, with the reason.  A valid photo too small or too thin
+to hold text (1x1, 2x2, 1xN, 10000x3) is accepted: a worker marks it without
+OCR and reports every keyword 0 times, which is the true answer; refusing it
+would tie uploads to the OCR's internals.  An animated photo is accepted and
+its first frame marked.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from marking.photo import NotAnImage, PhotoTooLarge, open_photo
+from marking.photo import NotAnImage, PhotoTooLarge, open_photo, pixel_limit
 
 MAX_KEYWORDS = 100
 MAX_KEYWORD_LENGTH = 100
@@ -68,14 +77,16 @@ def check_photo(data: bytes, limits: Limits) -> tuple[str, int, int]:
     """(extension, width, height) of a complete, decodable image within the limits.
 
     Decoded the way a worker will decode it (``marking/photo.py``), so what
-    the Svc accepts, a worker can mark."""
+    the Svc accepts, a worker can mark: the pixel limit is the lower of
+    ``limits.max_pixels`` and what a worker decodes (``pixel_limit``)."""
     if not data:
         raise BadUpload("empty upload: no photo bytes arrived")
     check_size(len(data), 0, limits)
+    max_pixels = min(limits.max_pixels, pixel_limit())
     try:
-        image = open_photo(data, max_pixels=limits.max_pixels)
+        image = open_photo(data, max_pixels=max_pixels)
     except PhotoTooLarge as error:
-        raise TooLarge(f"{error}: over the limit of {limits.max_pixels} pixels") from None
+        raise TooLarge(f"{error}: over the limit of {max_pixels} pixels") from None
     except NotAnImage as error:
         raise BadUpload(str(error)) from None
     fmt, (width, height) = image.format, image.size

@@ -75,13 +75,10 @@ def to_png(image: Image.Image) -> bytes:
 
 
 def _padded(box: Box, pad: int, size: tuple[int, int]) -> Box:
+    """``box`` grown by ``pad`` and kept inside the photo, at least a pixel wide and high."""
     x0, y0, x1, y1 = box
-    return (
-        max(0, x0 - pad),
-        max(0, y0 - pad),
-        min(size[0], x1 + pad),
-        min(size[1], y1 + pad),
-    )
+    x0, y0 = min(max(0, x0 - pad), size[0] - 1), min(max(0, y0 - pad), size[1] - 1)
+    return (x0, y0, max(x0 + 1, min(size[0], x1 + pad)), max(y0 + 1, min(size[1], y1 + pad)))
 
 
 def legend_lines(matches: Mapping[str, Sequence[Occurrence]]) -> list[str]:
@@ -111,22 +108,18 @@ def _legend_layout(
     measure = ImageDraw.Draw(Image.new("RGB", (1, 1)))
     text_width = max(measure.textlength(line, font=font) for line in lines)
     line_height = round(size * 1.35)
-    width = min(image_size[0], round(pad * 3 + swatch + text_width))
-    height = min(image_size[1], pad * 2 + line_height * len(lines))
+    width = max(1, min(image_size[0], round(pad * 3 + swatch + text_width)))
+    height = max(1, min(image_size[1], pad * 2 + line_height * len(lines)))
     margin = max(2, size // 2)
     boxes = [o.box for occurrences in matches.values() for o in occurrences]
     corners = []
+    # Each corner's box is moved inside the photo whole (not cut), so on a
+    # photo smaller than the legend and its margin, it still has a size.
     for cx in (margin, image_size[0] - width - margin):
         for cy in (margin, image_size[1] - height - margin):
-            x0, y0 = max(0, cx), max(0, cy)
-            corners.append(
-                (
-                    x0,
-                    y0,
-                    min(image_size[0], x0 + width),
-                    min(image_size[1], y0 + height),
-                )
-            )
+            x0 = min(max(0, cx), image_size[0] - width)
+            y0 = min(max(0, cy), image_size[1] - height)
+            corners.append((x0, y0, x0 + width, y0 + height))
     # top-left, bottom-left, top-right, bottom-right: the first that hides the fewest marks
     best = min(corners, key=lambda c: sum(_overlaps(c, b) for b in boxes))
     return best, (font, lines, pad, swatch, line_height)

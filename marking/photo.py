@@ -1,7 +1,15 @@
-"""Decode the bytes of an uploaded photo into an upright RGB image."""
+"""Decode the bytes of an uploaded photo into an upright RGB image.
+
+Every way a photo can fail to decode ends in ``NotAnImage`` or
+``PhotoTooLarge`` (both ``ValueError``), whatever Pillow raised on the way:
+hostile or odd files make Pillow raise more than ``OSError`` (``struct.error``,
+``IndexError``, ...), and the worker must tell "this photo cannot be marked"
+from its own failures.
+"""
 
 from __future__ import annotations
 
+import functools
 import io
 
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -10,6 +18,9 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 # process disabled Pillow's (Image.MAX_IMAGE_PIXELS = None).  Pillow warns
 # above its limit and refuses above twice it; a photo is refused above it.
 MAX_PIXELS = 89_478_485
+
+# Pixel modes whose values are numbers rather than colours: scaled to 8-bit grey.
+_NUMERIC_MODES = ("I", "F")
 
 
 def pixel_limit() -> int:
@@ -29,19 +40,19 @@ def decode_photo(data: bytes, *, max_pixels: int | None = None) -> Image.Image:
 
     Raises ``NotAnImage`` for bytes that are not a decodable image and
     ``PhotoTooLarge`` for a photo over ``max_pixels`` pixels (default: Pillow's
-    decompression-bomb limit).
+    decompression-bomb limit).  An animated photo (GIF, APNG, WebP) is its
+    first frame.  Unreadable EXIF leaves the photo as stored (not turned):
+    the pixels are fine, only the hint how to turn them is lost.
     """
     image = open_photo(data, max_pixels=max_pixels)
-    try:
-        return _to_rgb(ImageOps.exif_transpose(image))
-    except (OSError, SyntaxError, ValueError, EOFError) as e:
-        raise NotAnImage(f"not a decodable {image.format or ''} image: {e}".replace("  ", " ")) from e
+    return _to_rgb(_upright(image))
 
 
 def open_photo(data: bytes, *, max_pixels: int | None = None) -> Image.Image:
     """The photo in ``data``, fully decoded (so a truncated one fails here), as stored:
     no rotation, its own mode, ``format`` set.  The Svc checks an upload with this,
-    the worker decodes with it, so both refuse the same photos.
+    the worker decodes with it, so both refuse the same photos (a pixel mode that
+    cannot be turned into colour too).
 
     Raises ``NotAnImage`` or ``PhotoTooLarge`` as ``decode_photo`` does.
     """
@@ -59,8 +70,10 @@ def open_photo(data: bytes, *, max_pixels: int | None = None) -> Image.Image:
         raise NotAnImage(
             f"not an image: {len(data)} bytes in no format Pillow knows"
         ) from e
-    except (OSError, SyntaxError, ValueError) as e:
-        raise NotAnImage(f"not a decodable image: {e}") from e
+    except MemoryError:
+        raise
+    except Exception as e:  # Pillow's parsers raise many kinds on odd files
+        raise NotAnImage(f"not a decodable image: {_describe(e)}") from e
     width, height = image.size
     if width * height > max_pixels:
         raise PhotoTooLarge(
@@ -69,30 +82,74 @@ def open_photo(data: bytes, *, max_pixels: int | None = None) -> Image.Image:
         )
     if width == 0 or height == 0:
         raise NotAnImage(f"not a decodable image: {width}x{height} pixels")
+    if not markable_mode(image.mode):
+        raise NotAnImage(
+            f"a {image.format or ''} image in pixel mode {image.mode}, which cannot be turned into colour".replace(
+                "  ", " "
+            )
+        )
     try:
         image.load()
         return image
     except Image.DecompressionBombError as e:
         raise PhotoTooLarge(f"photo too large to decode: {e}") from e
-    except (OSError, SyntaxError, ValueError, EOFError) as e:
-        # Truncated or corrupt data: Pillow says "image file is truncated",
-        # "broken data stream", ...
+    except MemoryError:
+        raise
+    except Exception as e:  # truncated or corrupt data, in any of Pillow's ways
+        # Pillow says "image file is truncated", "broken data stream", ...
         raise NotAnImage(
-            f"not a decodable {image.format or ''} image: {e}".replace("  ", " ")
+            f"not a decodable {image.format or ''} image: {_describe(e)}".replace("  ", " ")
         ) from e
 
 
+@functools.cache
+def markable_mode(mode: str) -> bool:
+    """Whether a photo in pixel ``mode`` can be turned into RGB (tried on one pixel)."""
+    try:
+        _convert(Image.new(mode, (1, 1)))
+    except (ValueError, TypeError, KeyError, OSError):
+        return False
+    return True
+
+
+def _upright(image: Image.Image) -> Image.Image:
+    try:
+        return ImageOps.exif_transpose(image)
+    except MemoryError:
+        raise
+    except Exception:  # noqa: BLE001 - unreadable EXIF: the photo as stored
+        return image
+
+
 def _to_rgb(image: Image.Image) -> Image.Image:
+    try:
+        return _convert(image)
+    except MemoryError:
+        raise
+    except Exception as e:  # an odd palette or mode, in any of Pillow's ways
+        raise NotAnImage(
+            f"not a decodable {image.format or ''} image: pixel mode {image.mode}: {_describe(e)}".replace("  ", " ")
+        ) from e
+
+
+def _convert(image: Image.Image) -> Image.Image:
     """RGB, transparency composited over white (a transparent PNG's text stays
-    readable), 16-bit and float greys scaled to 8 bits."""
-    if image.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
-        lo, hi = image.getextrema()
+    readable), 16-bit, 32-bit and float greys (any byte order) scaled to 8 bits."""
+    if image.mode.startswith(_NUMERIC_MODES):
+        grey = image.convert("F")
+        lo, hi = grey.getextrema()
         scale = 255.0 / (hi - lo) if hi > lo else 1.0
-        image = image.convert("F").point(lambda v: (v - lo) * scale).convert("L")
+        image = grey.point(lambda v: (v - lo) * scale).convert("L")
+    if image.mode == "La":  # premultiplied: Pillow converts it only to LA
+        image = image.convert("LA")
     if image.mode == "P" and "transparency" in image.info:
         image = image.convert("RGBA")
-    if image.mode in ("RGBA", "LA", "PA", "RGBa", "La"):
+    if image.mode in ("RGBA", "LA", "PA", "RGBa"):
         rgba = image.convert("RGBA")
         background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
         return Image.alpha_composite(background, rgba).convert("RGB")
     return image.convert("RGB")
+
+
+def _describe(error: Exception) -> str:
+    return str(error) or type(error).__name__

@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 from marking.matching import Occurrence
+
+MAX_COUNT = 2**31 - 1
+
+
+class UnreadableReport(ValueError):
+    """Stored report bytes that are not a report: not JSON, or keywords without counts."""
 
 
 def build_report(
@@ -37,3 +45,23 @@ def build_report(
         "engine": dict(engine),
         "seconds": round(seconds, 3),
     }
+
+
+def counts_of(report: bytes | Mapping[str, Any]) -> dict[str, int]:
+    """``{keyword: count}`` of a report (a dict, or its stored JSON bytes), in
+    its keywords' order.  Raises ``UnreadableReport`` when it is not a report
+    whose every keyword has a count (a non-negative integer)."""
+    if isinstance(report, (bytes, bytearray)):
+        try:
+            report = json.loads(report)
+        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as error:
+            raise UnreadableReport(f"the report is not JSON: {error}") from None
+    if not isinstance(report, Mapping) or not isinstance(report.get("keywords", {}), Mapping):
+        raise UnreadableReport("the report is not an object with a 'keywords' object")
+    counts = {}
+    for keyword, found in report.get("keywords", {}).items():
+        count = found.get("count") if isinstance(found, Mapping) else None
+        if not keyword or isinstance(count, bool) or not isinstance(count, int) or not 0 <= count <= MAX_COUNT:
+            raise UnreadableReport(f"keyword {str(keyword)[:40]!r} of the report has no count")
+        counts[keyword] = count
+    return counts

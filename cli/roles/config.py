@@ -7,6 +7,7 @@ import socket
 from dataclasses import dataclass, field
 
 from actors.leader import LeaderSettings
+from actors.marker_decisions import DEFAULT_MAX_DELIVERIES
 from actors.upload_validation import Limits
 
 DEFAULT_REGISTER = "127.0.0.1:50051"
@@ -44,3 +45,5 @@ class SvcConfig:
 class WorkerConfig:
     concurrency: int = field(default_factory=lambda: os.cpu_count() or 1)
     health_listen: str = ""  # ip:port of the health-only gRPC server; none when empty
+    # A job handed to workers more times than this (each died or hung on it) ends FAILED unmarked.
+    max_deliveries: int = DEFAULT_MAX_DELIVERIES

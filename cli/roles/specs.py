@@ -108,7 +108,8 @@ def worker_specs(config: WorkerConfig, name: str, storage: Callable[[], Storage]
     for number in range(1, config.concurrency + 1):
         consumer = f"{name}-{number}"
         specs.append(_child(f"marker-{number}",
-                            lambda s, consumer=consumer: Marker.start(consumer, s["broker"], s["group"], s["storage"]),
+                            lambda s, consumer=consumer: Marker.start(consumer, s["broker"], s["group"], s["storage"],
+                                                                      max_deliveries=config.max_deliveries),
                             shared))
     if config.health_listen:
         specs.append(_child("server", lambda s: health_server(config.health_listen, "worker",

@@ -2,9 +2,11 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Callable
 
 from actors.job import Job
 from actors.marker import Marker
+from gateways.storage import StorageGateway
 from marking import MarkResult
 from storage import layout
 
@@ -12,19 +14,20 @@ PHOTO_ID = "0123456789abcdef0123456789abcdef"
 
 
 class FakeMarking:
-    """Stands in for OCR: counts calls, and can crash the first time (a worker dying mid-job)."""
+    """Stands in for OCR: counts calls, and can kill its worker the first time (``die_first`` is called
+    in the middle of it: a worker dying mid-job, which no code of the Marker can catch)."""
 
-    def __init__(self, crash_first: bool = False) -> None:
+    def __init__(self, die_first: Callable[[], object] | None = None) -> None:
         self.calls = 0
-        self.crash_first = crash_first
+        self.die_first = die_first
         self.lock = threading.Lock()
 
     def __call__(self, photo: bytes, keywords, *, photo_id: str = "", filename: str = "") -> MarkResult:
         with self.lock:
             self.calls += 1
-            crash = self.crash_first and self.calls == 1
-        if crash:
-            raise RuntimeError("worker died in the middle of OCR")
+            die = self.die_first is not None and self.calls == 1
+        if die:
+            self.die_first()
         report = {"id": photo_id, "filename": filename, "width": 64, "height": 32,
                   "keywords": {k: {"count": 1, "boxes": [[0, 0, 5, 5]], "texts": [k]} for k in keywords},
                   "engine": {}, "seconds": 0.0}
@@ -55,9 +58,12 @@ def test_marker_writes_marks_and_report_multicasts_done_then_acks(fakes, png, ev
 
 
 def test_worker_crash_before_ack_leads_to_redelivery_and_one_marked_photo(fakes, png, eventually):
-    marking = FakeMarking(crash_first=True)
+    # The first worker dies in the middle of OCR: its storage gateway goes, so its Marker dies at the
+    # next storage call (a gateway gone is the worker's failure, never caught), the job left unacked.
+    first_storage = StorageGateway.start(fakes.backend).proxy()
+    marking = FakeMarking(die_first=first_storage.actor_ref.stop)
     publish_job(fakes, png)
-    first = start_marker(fakes, "w1", marking)
+    first = Marker.start("w1", fakes.broker, fakes.connection("w1"), first_storage, mark=marking).proxy()
     eventually(lambda: not first.actor_ref.is_alive(), what="the first marker to crash")
     assert fakes.backend.list("photos") == [layout.photo_path(PHOTO_ID, "png")]  # nothing half-written
 

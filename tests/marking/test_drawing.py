@@ -78,3 +78,19 @@ def test_a_keyword_past_the_palette_reuses_colours_without_failing():
         f"k{i}": [Occurrence((10 * i, 200, 10 * i + 8, 210), "x")] for i in range(14)
     }
     assert draw_marks(Image.new("RGB", (300, 400), WHITE), matches).size == (300, 400)
+
+
+def test_a_photo_smaller_or_thinner_than_the_legend_is_marked_without_failing():
+    matches = {"alpha": [Occurrence((0, 0, 1, 1), "alpha")], "a rather long keyword": []}
+    for size in [(1, 1), (2, 2), (3, 3), (1, 500), (500, 1), (10_000, 3), (3, 10_000), (40, 20)]:
+        x0, y0, x1, y1 = legend_box(size, matches)
+        assert 0 <= x0 < x1 <= size[0] and 0 <= y0 < y1 <= size[1], size
+        assert draw_marks(Image.new("RGB", size, WHITE), matches).size == size
+
+
+def test_a_box_on_the_edge_or_empty_is_drawn_inside_the_photo():
+    matches = {"alpha": [Occurrence((95, 45, 100, 50), "alpha"), Occurrence((100, 50, 100, 50), "alpha"),
+                         Occurrence((10, 10, 10, 12), "alpha")]}
+    marked = draw_marks(Image.new("RGB", (100, 50), WHITE), matches)
+    assert marked.size == (100, 50)
+    assert marked.getpixel((99, 49)) != WHITE  # the mark at the corner is there

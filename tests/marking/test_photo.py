@@ -113,3 +113,44 @@ def test_every_mode_becomes_rgb(photos, mode):
 def test_transparency_is_composited_over_white(photos):
     image = Image.new("RGBA", (10, 10), (0, 0, 0, 0))
     assert decode_photo(photos.encode(image)).getpixel((5, 5)) == (255, 255, 255)
+
+
+@pytest.mark.parametrize("mode", ["I;16B", "I;16L", "I", "F"])
+def test_a_16_bit_32_bit_or_float_grey_tiff_of_any_byte_order_becomes_rgb(photos, mode):
+    source = Image.new("L", (30, 20), 255)
+    source.paste(0, (0, 0, 10, 10))
+    decoded = decode_photo(photos.encode(source.convert("I").point(lambda v: v * 257).convert(mode), "TIFF"))
+    assert decoded.mode == "RGB" and decoded.size == (30, 20)
+    assert max(decoded.getpixel((2, 2))) < 60
+    assert min(decoded.getpixel((25, 15))) > 200
+
+
+def test_every_mode_a_photo_file_can_have_is_markable():
+    from marking.photo import markable_mode
+
+    for mode in ["1", "L", "LA", "La", "P", "PA", "RGB", "RGBA", "RGBa", "RGBX", "CMYK", "YCbCr", "LAB", "HSV",
+                 "I", "F", "I;16", "I;16L", "I;16B", "I;16N"]:
+        assert markable_mode(mode), mode
+    assert not markable_mode("no such mode")
+
+
+def test_an_odd_exception_from_pillow_is_not_an_image(monkeypatch):
+    import struct
+
+    def broken_open(*args, **kwargs):
+        raise struct.error("unpack requires a buffer of 4 bytes")
+
+    monkeypatch.setattr(Image, "open", broken_open)
+    with pytest.raises(NotAnImage, match="not a decodable image: unpack requires"):
+        decode_photo(b"\x89PNG\r\n\x1a\n odd")
+
+
+def test_unreadable_exif_leaves_the_photo_as_stored(photos, monkeypatch):
+    from PIL import ImageOps
+
+    def broken_exif(image):
+        raise TypeError("unreadable EXIF")
+
+    stored = photos.with_orientation(Image.new("RGB", (60, 40), "white"), 6)
+    monkeypatch.setattr(ImageOps, "exif_transpose", broken_exif)
+    assert decode_photo(stored).size == (40, 60)  # as stored, not turned
