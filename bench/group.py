@@ -127,7 +127,7 @@ class RelayMember:
 
 class SpreadMember:
     def __init__(self, address: str, index: int) -> None:
-        from gateways.spread.client import SpreadClient
+        from spread.client import SpreadClient
 
         self.client = SpreadClient()
         self.client.connect(address, f"bench{index}", membership=True)

@@ -10,6 +10,7 @@ from pathlib import Path
 import click
 
 from actors.leader import LeaderSettings
+from actors.marker_decisions import DEFAULT_MAX_DELIVERIES
 from actors.member_names import member_name
 from actors.upload_validation import Limits
 from cli.roles.config import (
@@ -99,15 +100,21 @@ def svc(listen, advertise_ip, spread, amqp, queue_type, heartbeat, storage_dir, 
               help="ip:port of a gRPC health service for this worker [default: none].")
 @click.option("--name", envvar="PHOTOMARK_WORKER_NAME", default=None, show_envvar=True,
               help="Name of this worker's consumers on the broker [default: worker-HOST-PID].")
+@click.option("--max-deliveries", envvar="PHOTOMARK_MAX_DELIVERIES", type=click.IntRange(1, 1000),
+              default=DEFAULT_MAX_DELIVERIES, show_default=True, show_envvar=True,
+              help="How many times a job may be handed to a worker: a job handed out more often (every earlier "
+                   "worker died or hung on it, or storage kept failing) is not marked but ends FAILED, so one "
+                   "photo cannot take down one worker after another.")
 @spread_option
 @amqp_option
 @queue_type_option
 @heartbeat_option
 @storage_option
-def worker(concurrency, health_listen, name, spread, amqp, queue_type, heartbeat, storage_dir) -> None:
+def worker(concurrency, health_listen, name, max_deliveries, spread, amqp, queue_type, heartbeat,
+           storage_dir) -> None:
     """Run a worker: consumes jobs, marks photos, reports results to the Svc group."""
     name = name or f"worker-{socket.gethostname()}-{os.getpid()}"
-    config = WorkerConfig(concurrency=concurrency, health_listen=health_listen)
+    config = WorkerConfig(concurrency=concurrency, health_listen=health_listen, max_deliveries=max_deliveries)
     run_role("worker", worker_specs(config, name, lambda: FsStorage(storage_dir), spread_connection(spread, "worker"),
                                     broker=rabbit_broker(amqp, queue_type, heartbeat)))
 
@@ -121,6 +128,6 @@ def worker(concurrency, health_listen, name, spread, amqp, queue_type, heartbeat
               help="Daemon name that ends private group names, like Spread's -n [default: the host name].")
 def spread_daemon(host: str, port: int, name: str | None) -> None:
     """Run a Spread-compatible single-host daemon (the Spread 4 client protocol on TCP)."""
-    from gateways.spread.daemon import main as run_daemon
+    from spread.daemon import main as run_daemon
 
     run_daemon(host, port, name)

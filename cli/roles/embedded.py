@@ -23,7 +23,7 @@ from cli.roles.specs import declared, register_specs, svc_specs, worker_specs
 from gateways.broker.memory import MemoryBroker
 from gateways.group.memory import MemoryGroupConnection, MemoryGroupHub
 from gateways.group.spread import SpreadGroupConnection
-from gateways.spread.daemon_actor import SpreadDaemonActor
+from spread.daemon_actor import SpreadDaemonActor
 from storage.fs import FsStorage
 
 START_TIMEOUT = 30.0

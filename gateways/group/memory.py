@@ -7,12 +7,13 @@ hands each delivery, in that order, to the connections concerned.
 methods as the Spread client gateway; it passes each delivery on to its
 listeners as ``on_view_changed`` / ``on_message_received`` told calls.
 
-What it keeps of Spread 4.4 (see ``../shared/spread/README.md``):
+What it keeps of Spread 4.4 (see ``tests/data/spread/README.md``; the suite
+``tests/conformance/test_group_port.py`` holds it to the Spread gateway's promises):
 
 * private names ``#<user>#<daemon>``; a user name is at most 10 bytes, each
   byte in ``$``..``~`` (REJECT_ILLEGAL_NAME) and unique on the daemon
-  (REJECT_NOT_UNIQUE), both raised as ``SpreadRejected``; an empty user name
-  gets a made-up ``r<n>-<m>`` name;
+  (REJECT_NOT_UNIQUE), both raised as the port's ``GroupRejected``; an empty
+  user name gets a made-up ``r<n>-<m>`` name (the rules: ``spread/names.py``);
 * views list members sorted by private name; a join is seen by every member
   including the joiner, a leave by the remaining members (cause "leave") and by
   the leaver as a self-leave (no members); a disconnect, graceful or not, by the
@@ -40,105 +41,63 @@ import pykka
 
 from actorkit.messaging import tell_call
 from actorkit.ticker import Ticker
-from ports.group import MessageReceived, ViewChanged
-from gateways.spread.constants import (
+from ports.group import (
     CONNECTION_CLOSED,
     ILLEGAL_GROUP,
-    ILLEGAL_MESSAGE,
-    ILLEGAL_SERVICE,
-    MAX_GROUP_NAME,
-    MAX_MESSAGE_BODY_LEN,
-    MAX_PRIVATE_NAME,
-    MESSAGE_TOO_LONG,
     REJECT_ILLEGAL_NAME,
     REJECT_NOT_UNIQUE,
-    SERVICE_NAMES,
+    GroupConnectionError,
+    GroupError,
+    GroupRejected,
+    MessageReceived,
+    ViewChanged,
+    check_multicast,
 )
-from gateways.spread.errors import SpreadConnectionError, SpreadError, SpreadRejected
-from gateways.spread.names import legal_group_name, legal_name_bytes
+from spread.names import (
+    destination_problem,
+    group_name_problem,
+    legal_daemon_name,
+    private_group,
+    user_name_problem,
+)
 
-__all__ = [
-    "MemoryGroupConnection",
-    "MemoryGroupHub",
-    "SpreadConnectionError",
-    "SpreadError",
-    "SpreadRejected",
-    "check_group",
-    "check_message",
-    "check_user",
-]
-
-SERVICES = tuple(SERVICE_NAMES)  # UNRELIABLE, RELIABLE, FIFO, CAUSAL, AGREED, SAFE
+__all__ = ["MemoryGroupConnection", "MemoryGroupHub", "check_destination", "check_group", "check_user"]
 
 
 # -- rules, checked before anything reaches the hub ------------------------------
-# The errors are the Spread client's own (gateways/spread/errors.py), so an actor
-# catches the same exceptions from the fake and from the real gateway.
+# Spread's rules (spread/names.py, ports/group.py's check_multicast), with the
+# port's errors: an actor catches the same exceptions, with the same codes and
+# words, from the fake and from the real gateway.
 
 
 def check_user(user: str) -> None:
     """A user name as the Spread daemon accepts it ("" asks the daemon to make one up).
 
-    libspread silently cuts a longer name to 10 bytes; here it is refused, so two
-    long names that would collide once cut fail loudly instead."""
+    libspread silently cuts a longer name to 10 bytes; here (and in the Spread
+    gateway) it is refused, so two long names that would collide once cut fail loudly."""
     if not isinstance(user, str):
         raise TypeError(f"a user name is a str, not {type(user).__name__}")
-    raw = user.encode("latin-1", errors="replace")
-    if len(raw) > MAX_PRIVATE_NAME:
-        raise SpreadRejected(
-            REJECT_ILLEGAL_NAME,
-            f"user name {user!r} is longer than {MAX_PRIVATE_NAME} bytes",
-        )
-    if not user.isascii() or not legal_name_bytes(raw):
-        raise SpreadRejected(
-            REJECT_ILLEGAL_NAME,
-            f"user name {user!r} may only hold the characters '$' to '~'",
-        )
+    problem = user_name_problem(user)
+    if problem:
+        raise GroupRejected(REJECT_ILLEGAL_NAME, problem)
 
 
-def check_group(group: str, *, joining: bool) -> None:
-    """A group to join or leave: 1 to 31 bytes, each '$' to '~' (so never a
-    private group).  A destination may also be a private group
-    (``#user#daemon``): 1 to 31 printable ASCII bytes."""
+def check_group(group: str) -> None:
+    """A group to join or leave: 1 to 31 bytes, each '$' to '~' (so never a private group)."""
     if not isinstance(group, str):
         raise TypeError(f"a group name is a str, not {type(group).__name__}")
-    raw = group.encode("latin-1", errors="replace")
-    if not group.isascii() or not 0 < len(raw) < MAX_GROUP_NAME:
-        raise SpreadError(
-            ILLEGAL_GROUP,
-            f"group name {group!r} is not 1 to {MAX_GROUP_NAME - 1} ASCII bytes",
-        )
-    if joining and not legal_group_name(raw):
-        raise SpreadError(
-            ILLEGAL_GROUP, f"{group!r} cannot be joined: each byte must be '$' to '~'"
-        )
-    if not all(0x21 <= b <= 0x7E for b in raw):
-        raise SpreadError(
-            ILLEGAL_GROUP,
-            f"group name {group!r} may only hold printable ASCII without spaces",
-        )
+    problem = group_name_problem(group)
+    if problem:
+        raise GroupError(ILLEGAL_GROUP, problem)
 
 
-def check_message(message_type: int, payload: bytes, service: str) -> None:
-    if (
-        isinstance(message_type, bool)
-        or not isinstance(message_type, int)
-        or not 0 <= message_type <= 0xFFFF
-    ):
-        raise SpreadError(
-            ILLEGAL_MESSAGE, f"message type {message_type!r} is not in 0..65535"
-        )
-    if not isinstance(payload, (bytes, bytearray, memoryview)):
-        raise TypeError(f"a payload is bytes, not {type(payload).__name__}")
-    if len(payload) > MAX_MESSAGE_BODY_LEN:
-        raise SpreadError(
-            MESSAGE_TOO_LONG,
-            f"payload of {len(payload)} bytes is over {MAX_MESSAGE_BODY_LEN}",
-        )
-    if service not in SERVICES:
-        raise SpreadError(
-            ILLEGAL_SERVICE, f"service {service!r} is not one of {', '.join(SERVICES)}"
-        )
+def check_destination(group: str) -> None:
+    """Where a multicast may go: a group one could join, or a private name ``#user#daemon``."""
+    if not isinstance(group, str):
+        raise TypeError(f"a group name is a str, not {type(group).__name__}")
+    problem = destination_problem(group)
+    if problem:
+        raise GroupError(ILLEGAL_GROUP, problem)
 
 
 # -- the daemon --------------------------------------------------------------------
@@ -154,18 +113,14 @@ class _Deliver:
 class MemoryGroupHub(pykka.ThreadingActor):
     """The in-process Spread daemon: groups, members, one total order of deliveries."""
 
-    def __init__(
-        self, daemon_name: str = "localhost", liveness_interval: float = 0.1
-    ) -> None:
+    def __init__(self, daemon_name: str = "localhost", liveness_interval: float = 0.1) -> None:
         super().__init__()
         if liveness_interval <= 0:
-            raise ValueError(
-                f"liveness_interval must be positive, not {liveness_interval!r}"
-            )
+            raise ValueError(f"liveness_interval must be positive, not {liveness_interval!r}")
+        if not legal_daemon_name(daemon_name):
+            raise ValueError(f"daemon name {daemon_name!r}: 1..19 bytes, each above '#' and at most '~'")
         self.daemon_name = daemon_name
-        self._connections: dict[
-            str, pykka.ActorRef
-        ] = {}  # private name -> connection actor
+        self._connections: dict[str, pykka.ActorRef] = {}  # private name -> connection actor
         self._groups: dict[str, set[str]] = {}  # group -> private names of its members
         self._gone: set[str] = set()  # connections found dead, to disconnect
         self._random = random.Random()
@@ -198,15 +153,15 @@ class MemoryGroupHub(pykka.ThreadingActor):
         check_user(user)
         if not user:
             user = self._made_up_user()
-        name = f"#{user}#{self.daemon_name}"
+        name = private_group(user, self.daemon_name)
         if name in self._connections:
-            raise SpreadRejected(REJECT_NOT_UNIQUE, f"{name} is already connected")
+            raise GroupRejected(REJECT_NOT_UNIQUE, f"{name} is already connected")
         self._connections[name] = connection
         return name
 
     def join(self, name: str, group: str) -> None:
         self._require_connected(name)
-        check_group(group, joining=True)
+        check_group(group)
         members = self._groups.setdefault(group, set())
         if name not in members:
             members.add(name)
@@ -215,15 +170,13 @@ class MemoryGroupHub(pykka.ThreadingActor):
 
     def leave(self, name: str, group: str) -> None:
         self._require_connected(name)
-        check_group(group, joining=True)
+        check_group(group)
         members = self._groups.get(group, set())
         if name in members:
             self._remove(group, name)
             self._send(
                 name,
-                ViewChanged(
-                    group=group, members=(), cause="leave", changed=(name,), me=name
-                ),
+                ViewChanged(group=group, members=(), cause="leave", changed=(name,), me=name),
             )
             self._announce(group, "leave", name)
         self._reap()
@@ -238,8 +191,8 @@ class MemoryGroupHub(pykka.ThreadingActor):
         self_discard: bool,
     ) -> None:
         self._require_connected(name)
-        check_group(group, joining=False)
-        check_message(message_type, payload, service)
+        check_destination(group)
+        check_multicast(message_type, payload, service)
         if group.startswith("#"):
             recipients = [group] if group in self._connections else []
         else:
@@ -248,9 +201,7 @@ class MemoryGroupHub(pykka.ThreadingActor):
         for member in recipients:
             if self_discard and member == name:
                 continue
-            self._send(
-                member, MessageReceived(group, name, message_type, body, me=member)
-            )
+            self._send(member, MessageReceived(group, name, message_type, body, me=member))
         self._reap()
 
     def disconnect(self, name: str) -> None:
@@ -264,12 +215,12 @@ class MemoryGroupHub(pykka.ThreadingActor):
     def _made_up_user(self) -> str:
         while True:  # as the daemon does: r<random 0..9998>-<a small number>
             user = f"r{self._random.randint(0, 9998)}-{self._random.randint(1, 999)}"
-            if f"#{user}#{self.daemon_name}" not in self._connections:
+            if private_group(user, self.daemon_name) not in self._connections:
                 return user
 
     def _require_connected(self, name: str) -> None:
         if name not in self._connections or name in self._gone:
-            raise SpreadConnectionError(CONNECTION_CLOSED, f"{name} is not connected")
+            raise GroupConnectionError(CONNECTION_CLOSED, f"{name} is not connected")
 
     def _remove(self, group: str, name: str) -> None:
         members = self._groups[group]
@@ -306,9 +257,7 @@ class MemoryGroupHub(pykka.ThreadingActor):
         while self._gone:
             name = min(self._gone)
             self._connections.pop(name, None)
-            for group in sorted(
-                g for g, members in self._groups.items() if name in members
-            ):
+            for group in sorted(g for g, members in self._groups.items() if name in members):
                 self._remove(group, name)
                 if group in self._groups:
                     self._announce(group, "disconnect", name)
@@ -328,9 +277,7 @@ class MemoryGroupConnection(pykka.ThreadingActor):
         self._name: str = self._ask(lambda: self._hub.connect(user, self.actor_ref))
         self._connected = True
         self._listeners: list[pykka.ActorRef] = []
-        self._waiting: list[
-            ViewChanged | MessageReceived
-        ] = []  # delivered while nobody listened
+        self._waiting: list[ViewChanged | MessageReceived] = []  # delivered while nobody listened
         self._views: dict[str, tuple[str, ...]] = {}  # the last view of each joined group
 
     def on_stop(self) -> None:
@@ -361,9 +308,7 @@ class MemoryGroupConnection(pykka.ThreadingActor):
         if isinstance(listener, pykka.ActorProxy):
             listener = listener.actor_ref
         if not isinstance(listener, pykka.ActorRef):
-            raise TypeError(
-                f"a listener is an ActorRef or ActorProxy, not {type(listener).__name__}"
-            )
+            raise TypeError(f"a listener is an ActorRef or ActorProxy, not {type(listener).__name__}")
         if listener in self._listeners:
             return
         self._listeners.append(listener)
@@ -372,11 +317,11 @@ class MemoryGroupConnection(pykka.ThreadingActor):
             self._pass_on(event)
 
     def join(self, group: str) -> None:
-        check_group(group, joining=True)
+        check_group(group)
         self._session(lambda: self._hub.join(self._name, group))
 
     def leave(self, group: str) -> None:
-        check_group(group, joining=True)
+        check_group(group)
         self._session(lambda: self._hub.leave(self._name, group))
 
     def multicast(
@@ -387,8 +332,8 @@ class MemoryGroupConnection(pykka.ThreadingActor):
         service: str = "AGREED",
         self_discard: bool = False,
     ) -> None:
-        check_group(group, joining=False)
-        check_message(message_type, payload, service)
+        check_destination(group)
+        check_multicast(message_type, payload, service)
         self._session(
             lambda: self._hub.multicast(
                 self._name,
@@ -407,16 +352,14 @@ class MemoryGroupConnection(pykka.ThreadingActor):
         self._connected = False
         try:
             self._ask(lambda: self._hub.disconnect(self._name))
-        except SpreadConnectionError:
+        except GroupConnectionError:
             pass  # the hub is gone: so is the session
 
     # -- inside ----------------------------------------------------------------
 
     def _session(self, call) -> None:
         if not self._connected:
-            raise SpreadConnectionError(
-                CONNECTION_CLOSED, f"{self._name} is disconnected"
-            )
+            raise GroupConnectionError(CONNECTION_CLOSED, f"{self._name} is disconnected")
         self._ask(call)
 
     @staticmethod
@@ -424,9 +367,7 @@ class MemoryGroupConnection(pykka.ThreadingActor):
         try:
             return call().get(timeout=10)
         except pykka.ActorDeadError as error:
-            raise SpreadConnectionError(
-                CONNECTION_CLOSED, "the group hub is not running"
-            ) from error
+            raise GroupConnectionError(CONNECTION_CLOSED, "the group hub is not running") from error
 
     def _pass_on(self, event: ViewChanged | MessageReceived) -> None:
         if isinstance(event, ViewChanged):
@@ -434,13 +375,7 @@ class MemoryGroupConnection(pykka.ThreadingActor):
         if not self._listeners:
             self._waiting.append(event)
             return
-        method = (
-            "on_view_changed"
-            if isinstance(event, ViewChanged)
-            else "on_message_received"
-        )
-        self._listeners = [
-            ref for ref in self._listeners if tell_call(ref, method, event)
-        ]
+        method = "on_view_changed" if isinstance(event, ViewChanged) else "on_message_received"
+        self._listeners = [ref for ref in self._listeners if tell_call(ref, method, event)]
         if not self._listeners:  # every listener died: keep the event for the next one
             self._waiting.append(event)

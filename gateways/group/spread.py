@@ -6,32 +6,55 @@ domain events (``ViewChanged``, ``MessageReceived``), never Spread frames.
 When the daemon goes away the reader tells every listener it is out of its
 groups (cause ``"network"``, no members), reconnects with backoff, and rejoins;
 the rejoin brings ordinary join views.  A multicast while the connection is
-down raises ``SpreadConnectionError`` (a sender must know its message is lost).
+down raises ``SpreadConnectionError`` with CONNECTION_CLOSED, the port's
+``GroupConnectionError`` (a sender must know its message is lost).
+
+Names and messages are checked as the in-memory twin checks them
+(``spread/names.py``, ``ports.group.check_multicast``): a user name over 10
+bytes is refused, not cut as libspread would; message types are 0..65535 both
+ways (Spread's wire carries a signed 16-bit number; the gateway hands it back
+unsigned).  ``tests/conformance/test_group_port.py`` holds both twins to one suite.
 """
 
 from __future__ import annotations
 
-import logging
 import threading
 from collections.abc import Sequence
 
 import pykka
+import structlog
 
 from actorkit.messaging import tell_call
-from ports.group import MessageReceived, ViewChanged
-from gateways.spread.client import SpreadClient
-from gateways.spread.errors import SpreadConnectionError, SpreadError
-from gateways.spread.messages import Message
+from ports.group import (
+    CONNECTION_CLOSED,
+    REJECT_ILLEGAL_NAME,
+    MessageReceived,
+    ViewChanged,
+    check_multicast,
+)
+from spread.client import SpreadClient, check_destination, check_group_name
+from spread.errors import SpreadConnectionError, SpreadError, SpreadRejected
+from spread.messages import Message
+from spread.names import user_name_problem
 
-log = logging.getLogger(__name__)
+log = structlog.get_logger()
 
 RECONNECT_DELAYS = (0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0)  # then 5 s between attempts
+
+
+def check_user(user: str) -> None:
+    """The user name rule of ``spread/names.py``, before connecting (libspread would cut a long name)."""
+    if not isinstance(user, str):
+        raise TypeError(f"a user name is a str, not {type(user).__name__}")
+    problem = user_name_problem(user)
+    if problem:
+        raise SpreadRejected(REJECT_ILLEGAL_NAME, problem)
 
 
 def events_of(message: Message, me: str, joined: set[str]) -> list[ViewChanged | MessageReceived]:
     """What one received Spread message means to listeners (a pure function)."""
     if message.is_reject:
-        log.warning("spread daemon rejected a request: %s to %s", message.service_type, message.groups)
+        log.warning("spread.request_rejected", service_type=hex(message.service_type), groups=list(message.groups))
         return []
     if message.is_reg_memb:
         changed = message.membership.changed_member if message.membership else ""
@@ -43,8 +66,12 @@ def events_of(message: Message, me: str, joined: set[str]) -> list[ViewChanged |
     if message.is_regular:
         ours = [g for g in message.groups if g in joined]
         group = ours[0] if ours else (message.groups[0] if message.groups else me)
-        return [MessageReceived(group, message.sender, message.mess_type, message.data, me)]
+        return [MessageReceived(group, message.sender, message.mess_type & 0xFFFF, message.data, me)]
     return []
+
+
+def _method(event: ViewChanged | MessageReceived) -> str:
+    return "on_view_changed" if isinstance(event, ViewChanged) else "on_message_received"
 
 
 class SpreadGroupConnection(pykka.ThreadingActor):
@@ -53,6 +80,7 @@ class SpreadGroupConnection(pykka.ThreadingActor):
         self._address = address
         self._user = user
         self._delays = tuple(reconnect_delays)
+        check_user(user)
         self._lock = threading.Lock()
         self._client = SpreadClient()
         self._me = self._client.connect(address, user)
@@ -90,16 +118,21 @@ class SpreadGroupConnection(pykka.ThreadingActor):
         ref = listener.actor_ref if isinstance(listener, pykka.ActorProxy) else listener
         if not isinstance(ref, pykka.ActorRef):
             raise TypeError(f"a listener is an ActorRef or ActorProxy, not {type(listener).__name__}")
-        with self._lock:
+        with self._lock:  # the reader tells under the lock too: what waited comes before anything newer
             if ref in self._listeners:
                 return
             self._listeners.append(ref)
             waiting, self._waiting = self._waiting, []
-        for event in waiting:
-            self._tell(event)
+            for i, event in enumerate(waiting):
+                if not tell_call(ref, _method(event), event):  # it died already: keep the rest for the next
+                    self._listeners.remove(ref)
+                    self._waiting = waiting[i:]
+                    return
 
     def join(self, group: str) -> None:
+        check_group_name(group)
         with self._lock:
+            self._require_open()
             self._groups.add(group)
             client = self._client
         try:
@@ -108,7 +141,9 @@ class SpreadGroupConnection(pykka.ThreadingActor):
             pass  # the reader reconnects and rejoins every group in self._groups
 
     def leave(self, group: str) -> None:
+        check_group_name(group)
         with self._lock:
+            self._require_open()
             self._groups.discard(group)
             client = self._client
         try:
@@ -119,11 +154,18 @@ class SpreadGroupConnection(pykka.ThreadingActor):
     def multicast(
         self, group: str, message_type: int, payload: bytes, service: str = "AGREED", self_discard: bool = False
     ) -> None:
+        check_destination(group)
+        check_multicast(message_type, payload, service)
         with self._lock:
+            self._require_open()
             client = self._client
-        client.multicast([group], service, message_type, payload, self_discard)
+        try:
+            client.multicast([group], service, message_type, bytes(payload), self_discard)
+        except SpreadConnectionError as exc:  # down, or reconnecting: the message is lost
+            raise SpreadConnectionError(CONNECTION_CLOSED, f"{self._me}: {exc}") from None
 
     def disconnect(self) -> None:
+        """Close the session for good (the others see cause "disconnect"); closing twice changes nothing."""
         self._stopping.set()
         with self._lock:
             client = self._client
@@ -131,6 +173,11 @@ class SpreadGroupConnection(pykka.ThreadingActor):
         client.disconnect()
         if self._reader.is_alive() and threading.current_thread() is not self._reader:
             self._reader.join(5)
+
+    def _require_open(self) -> None:
+        """Raises CONNECTION_CLOSED once ``disconnect`` closed the session for good (under the lock)."""
+        if self._stopping.is_set():
+            raise SpreadConnectionError(CONNECTION_CLOSED, f"{self._me} is disconnected")
 
     # -- the reader thread --------------------------------------------------------------
     def _read_loop(self) -> None:
@@ -144,7 +191,7 @@ class SpreadGroupConnection(pykka.ThreadingActor):
             except SpreadError as exc:
                 if self._stopping.is_set():
                     return
-                log.warning("spread connection %s lost: %s", self._me, exc)
+                log.warning("spread.connection_lost", me=self._me, error=str(exc))
                 self._lost()
                 self._reconnect()
                 continue
@@ -154,22 +201,17 @@ class SpreadGroupConnection(pykka.ThreadingActor):
                 self._tell(event)
 
     def _tell(self, event: ViewChanged | MessageReceived) -> None:
-        method = "on_view_changed" if isinstance(event, ViewChanged) else "on_message_received"
+        """Pass ``event`` on to every listener, or keep it for the first one that subscribes.
+        A listener that died hears nothing more; the session stays."""
         with self._lock:
             if isinstance(event, ViewChanged):
                 if event.members:
                     self._views[event.group] = event.members
                 else:
                     self._views.pop(event.group, None)
+            self._listeners = [ref for ref in self._listeners if tell_call(ref, _method(event), event)]
             if not self._listeners:
                 self._waiting.append(event)
-                return
-            listeners = list(self._listeners)
-        for listener in listeners:
-            if not tell_call(listener, method, event):
-                with self._lock:  # a listener that died hears nothing more
-                    if listener in self._listeners:
-                        self._listeners.remove(listener)
 
     def _lost(self) -> None:
         with self._lock:
@@ -189,7 +231,7 @@ class SpreadGroupConnection(pykka.ThreadingActor):
             try:
                 me = client.connect(self._address, self._user, timeout=5)
             except SpreadError as exc:  # refused (SpreadRejected) or unreachable
-                log.info("spread reconnect %d to %s failed: %s", attempt, self._address, exc)
+                log.info("spread.reconnect_failed", attempt=attempt, address=self._address, error=str(exc))
                 continue
             with self._lock:
                 if self._stopping.is_set():
@@ -203,5 +245,5 @@ class SpreadGroupConnection(pykka.ThreadingActor):
             except SpreadConnectionError:
                 client.close_abruptly()
                 continue  # lost again at once: try again
-            log.info("spread connection %s back after %d attempts, rejoined %s", me, attempt, groups)
+            log.info("spread.reconnected", me=me, attempts=attempt, groups=groups)
             return

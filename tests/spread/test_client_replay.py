@@ -7,9 +7,9 @@ import threading
 
 import pytest
 
-from gateways.spread import protocol as p
-from gateways.spread.address import parse_address
-from gateways.spread.client import SpreadClient
+from spread import protocol as p
+from spread.address import parse_address
+from spread.client import SpreadClient
 from tests.spread.transcripts import (
     ACCEPT,
     AUTH_CHOICE,
@@ -145,7 +145,7 @@ def test_spread_address_notation(text, host, port):
 
 
 def p_address(host, port):
-    from gateways.spread.address import SpreadAddress
+    from spread.address import SpreadAddress
 
     return SpreadAddress(host, port)
 

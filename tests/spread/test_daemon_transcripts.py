@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from gateways.spread.daemon import SpreadDaemon
+from spread.daemon import SpreadDaemon
 from tests.spread.scenario import play
 from tests.spread.transcripts import transcript_files
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from gateways.spread import protocol as p
+from spread import protocol as p
 from tests.spread.transcripts import (
     ACCEPT,
     AUTH_CHOICE,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pykka
 
-from gateways.spread.daemon import SpreadDaemon
+from spread.daemon import SpreadDaemon
 
 
 class SpreadDaemonActor(pykka.ThreadingActor):

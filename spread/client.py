@@ -19,13 +19,12 @@ import socket
 import threading
 from typing import Self
 
-from gateways.spread.address import parse_address
-from gateways.spread.constants import (
+from spread.address import parse_address
+from spread.constants import (
     COULD_NOT_CONNECT,
     ILLEGAL_GROUP,
     ILLEGAL_SERVICE,
     ILLEGAL_SESSION,
-    MAX_GROUP_NAME,
     MAX_MESSAGE_BODY_LEN,
     MAX_PRIVATE_NAME,
     MESSAGE_TOO_LONG,
@@ -34,8 +33,8 @@ from gateways.spread.constants import (
     SELF_DISCARD,
     SERVICE_NAMES,
 )
-from gateways.spread.errors import ProtocolError, SpreadConnectionError, SpreadError
-from gateways.spread.handshake import (
+from spread.errors import ProtocolError, SpreadConnectionError, SpreadError
+from spread.handshake import (
     ACCEPT_FIXED_SIZE,
     AuthChoice,
     ConnectRequest,
@@ -44,17 +43,17 @@ from gateways.spread.handshake import (
     decode_accept,
     decode_auth_list,
 )
-from gateways.spread.messages import (
+from spread.messages import (
     Message,
     data_message,
     join_request,
     kill_request,
     leave_request,
 )
-from gateways.spread.names import legal_group_name
-from gateways.spread.stream import FrameReader
+from spread.names import destination_problem, group_name_problem
+from spread.stream import FrameReader
 
-__all__ = ["SpreadClient", "check_group_name", "service_bits"]
+__all__ = ["SpreadClient", "check_destination", "check_group_name", "service_bits"]
 
 
 def service_bits(service: str | int, self_discard: bool = False) -> int:
@@ -72,9 +71,17 @@ def service_bits(service: str | int, self_discard: bool = False) -> int:
 
 
 def check_group_name(group: str) -> None:
-    """SP_join's rule: 1..31 bytes, each above '#' and at most '~'."""
-    if not legal_group_name(group.encode("latin-1", errors="replace")):
-        raise SpreadError(ILLEGAL_GROUP, f"{group!r}: a group name is 1..31 bytes, each above '#' and at most '~'")
+    """SP_join's rule: 1..31 bytes, each above '#' and at most '~' (``spread/names.py``)."""
+    problem = group_name_problem(group)
+    if problem:
+        raise SpreadError(ILLEGAL_GROUP, problem)
+
+
+def check_destination(group: str) -> None:
+    """Where a multicast may go: a group one could join, or a private group ``#user#daemon``."""
+    problem = destination_problem(group)
+    if problem:
+        raise SpreadError(ILLEGAL_GROUP, problem)
 
 
 class SpreadClient:
@@ -180,8 +187,7 @@ class SpreadClient:
         if not groups:
             raise SpreadError(ILLEGAL_GROUP, "a multicast needs at least one group")
         for g in groups:
-            if not g or len(g.encode("latin-1", errors="replace")) >= MAX_GROUP_NAME:
-                raise SpreadError(ILLEGAL_GROUP, f"{g!r}: a group name is 1..31 bytes")
+            check_destination(g)
         if len(payload) > MAX_MESSAGE_BODY_LEN:
             raise SpreadError(MESSAGE_TOO_LONG, f"{len(payload)} bytes")
         if not -0x8000 <= mess_type <= 0xFFFF:

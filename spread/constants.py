@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from ports.group import ERROR_TEXTS as GROUP_ERROR_TEXTS
+
 # -- versions -------------------------------------------------------------
 LIB_VERSION = (4, 4, 0)  # what this client announces in its connect request
 DAEMON_VERSION = (4, 4, 0)  # what this daemon announces in its accept
@@ -105,26 +107,19 @@ GROUPS_TOO_SHORT = -16
 MESSAGE_TOO_LONG = -17
 NET_ERROR_ON_SESSION = -18
 
+# The codes the group port names come with the port's words (ports/group.py), so
+# the Spread client and the port's in-memory twin describe a failure alike.
 ERROR_TEXTS = {
+    **GROUP_ERROR_TEXTS,
     ILLEGAL_SPREAD: ("ILLEGAL_SPREAD", "the daemon address is not a valid Spread address"),
     COULD_NOT_CONNECT: ("COULD_NOT_CONNECT", "could not connect to the Spread daemon"),
     REJECT_QUOTA: ("REJECT_QUOTA", "the daemon has reached its limit of connections"),
     REJECT_NO_NAME: ("REJECT_NO_NAME", "the daemon requires a private name"),
-    REJECT_ILLEGAL_NAME: (
-        "REJECT_ILLEGAL_NAME",
-        "the private name is illegal (at most 10 bytes, each above '#' and at most '~')",
-    ),
-    REJECT_NOT_UNIQUE: ("REJECT_NOT_UNIQUE", "another connection to this daemon already uses that private name"),
     REJECT_VERSION: ("REJECT_VERSION", "the daemon does not accept this client library version"),
-    CONNECTION_CLOSED: ("CONNECTION_CLOSED", "the connection to the daemon was closed"),
     REJECT_AUTH: ("REJECT_AUTH", "the daemon rejected the authentication"),
     ILLEGAL_SESSION: ("ILLEGAL_SESSION", "the connection is not open"),
-    ILLEGAL_SERVICE: ("ILLEGAL_SERVICE", "the service type is not a valid one"),
-    ILLEGAL_MESSAGE: ("ILLEGAL_MESSAGE", "the message is malformed"),
-    ILLEGAL_GROUP: ("ILLEGAL_GROUP", "the group name is illegal"),
     BUFFER_TOO_SHORT: ("BUFFER_TOO_SHORT", "the receive buffer is too short for the message"),
     GROUPS_TOO_SHORT: ("GROUPS_TOO_SHORT", "the group array is too short for the message"),
-    MESSAGE_TOO_LONG: ("MESSAGE_TOO_LONG", f"the message is longer than {MAX_MESSAGE_BODY_LEN} bytes"),
     NET_ERROR_ON_SESSION: ("NET_ERROR_ON_SESSION", "a network error broke the connection to the daemon"),
 }
 

@@ -7,7 +7,7 @@ of state (join, leave, disconnect, a multicast) and the queueing of every frame
 it causes happen under the one lock, so every member sees views and messages in
 the same order.  That is what AGREED and SAFE promise on one host.
 
-What it does, as the real Spread 4.4.0 daemon does (see ../shared/spread/):
+What it does, as the real Spread 4.4.0 daemon does (see tests/data/spread/README.md):
 
 * the handshake: reject byte for a bad version (-7), an illegal name (-5) or a
   name in use (-6), auth list ``"NULL "``, the accept with ``#<user>#<daemon>``;
@@ -34,7 +34,6 @@ What it adds, as its own choices:
 from __future__ import annotations
 
 import collections
-import logging
 import random
 import signal
 import socket
@@ -43,7 +42,9 @@ import time
 from dataclasses import dataclass, field, replace
 from typing import Self
 
-from gateways.spread.constants import (
+import structlog
+
+from spread.constants import (
     AUTH_CHOICE_SIZE,
     CAUSED_BY_DISCONNECT,
     CAUSED_BY_JOIN,
@@ -62,15 +63,15 @@ from gateways.spread.constants import (
     REJECT_VERSION,
     SELF_DISCARD,
 )
-from gateways.spread.errors import SpreadError
-from gateways.spread.handshake import (
+from spread.errors import SpreadError
+from spread.handshake import (
     Accept,
     AuthList,
     decode_auth_choice,
     decode_connect,
     encode_reject,
 )
-from gateways.spread.messages import (
+from spread.messages import (
     LITTLE,
     GroupId,
     Message,
@@ -79,15 +80,15 @@ from gateways.spread.messages import (
     reject_message,
     self_leave_message,
 )
-from gateways.spread.names import (
+from spread.names import (
     legal_daemon_name,
     legal_group_name,
-    legal_private_name,
+    legal_user_name,
     private_group,
 )
-from gateways.spread.stream import FrameReader
+from spread.stream import FrameReader
 
-log = logging.getLogger(__name__)
+log = structlog.get_logger()
 
 __all__ = ["SpreadDaemon", "accepts_version", "main"]
 
@@ -217,7 +218,7 @@ class SpreadDaemon:
         self.memb_time = int(time.time())
         self._acceptor = threading.Thread(target=self._accept_loop, name=f"spread-daemon {self.address}", daemon=True)
         self._acceptor.start()
-        log.info("spread daemon %s listening on %s", self.name, self.address)
+        log.info("spread.daemon_listening", daemon=self.name, address=self.address)
         return self
 
     def stop(self) -> None:
@@ -285,7 +286,7 @@ class SpreadDaemon:
                     message = reader.read_message()
                 except SpreadError as exc:  # EOF, reset, or a malformed frame
                     if not session.closed:
-                        log.info("spread session %s ends: %s", session.name, exc)
+                        log.info("spread.session_ended", session=session.name, reason=str(exc))
                     break
                 with self._lock:
                     if session.closed:
@@ -293,7 +294,7 @@ class SpreadDaemon:
                     self._dispatch(session, message)
                     self._reap()
         except Exception:  # a bug must not take the daemon down with it
-            log.exception("spread session failed")
+            log.exception("spread.session_failed", session=session.name if session else None)
         finally:
             if session is not None:
                 self._vanished(session)
@@ -313,7 +314,7 @@ class SpreadDaemon:
             with self._lock:
                 if not accepts_version(request.version):
                     code = REJECT_VERSION
-                elif not legal_private_name(raw):
+                elif not legal_user_name(raw):
                     code = REJECT_ILLEGAL_NAME
                 elif len(self._sessions) + len(self._reserved) >= self.max_sessions:
                     code = REJECT_QUOTA
@@ -342,7 +343,7 @@ class SpreadDaemon:
                 session.writer.start()
             return session
         except (SpreadError, TimeoutError, OSError) as exc:
-            log.info("spread handshake failed: %s", exc)
+            log.info("spread.handshake_failed", error=str(exc))
             return None
         finally:
             if reserved is not None:
@@ -368,7 +369,7 @@ class SpreadDaemon:
         elif kind & REGULAR_MESS and not kind & MEMBERSHIP_MESS:
             self._multicast(session, m)
         else:
-            log.info("spread session %s sent service type %#x; disconnecting it", session.name, kind)
+            log.info("spread.unknown_request", session=session.name, service_type=hex(kind))
             self._disconnect(session)
 
     def _target_group(self, session: Session, m: Message) -> str | None:
@@ -452,7 +453,7 @@ class SpreadDaemon:
 
     def _send(self, session: Session, frame: bytes) -> None:
         if not session.enqueue(frame):
-            log.warning("spread session %s is too slow (%d bytes queued); disconnecting it", session.name, session.queued_bytes)
+            log.warning("spread.slow_session_dropped", session=session.name, queued_bytes=session.queued_bytes)
             self._doomed.append(session)
 
     def _reap(self) -> None:
@@ -467,8 +468,8 @@ class SpreadDaemon:
 
 
 def main(host: str = "127.0.0.1", port: int = 4803, name: str | None = None) -> None:
-    """Run a daemon until interrupted (SIGINT or SIGTERM)."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    """Run a daemon until interrupted (SIGINT or SIGTERM).  It logs through structlog,
+    as configured by its caller (``photomark spread-daemon`` does it in ``cli/logs.py``)."""
     daemon = SpreadDaemon(host, port, name).start()
     done = threading.Event()
     if threading.current_thread() is threading.main_thread():

@@ -6,13 +6,13 @@ import select
 import socket
 import time
 
-from gateways.spread.constants import (
+from spread.constants import (
     CONNECTION_CLOSED,
     HEADER_SIZE,
     NET_ERROR_ON_SESSION,
 )
-from gateways.spread.errors import SpreadConnectionError
-from gateways.spread.messages import Message, decode_header, decode_rest
+from spread.errors import SpreadConnectionError
+from spread.messages import Message, decode_header, decode_rest
 
 
 class FrameReader:

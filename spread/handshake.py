@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from gateways.spread.constants import (
+from spread.constants import (
     ACCEPT_SESSION,
     AUTH_CHOICE_SIZE,
     AUTH_METHOD_SIZE,
@@ -21,7 +21,7 @@ from gateways.spread.constants import (
     CONNECT_FIXED_SIZE,
     LIB_VERSION,
 )
-from gateways.spread.errors import ProtocolError, SpreadRejected
+from spread.errors import ProtocolError, SpreadRejected
 
 
 def _signed(byte: int) -> int:

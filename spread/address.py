@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from gateways.spread.constants import ILLEGAL_SPREAD
-from gateways.spread.errors import SpreadError
+from spread.constants import ILLEGAL_SPREAD
+from spread.errors import SpreadError
 
 DEFAULT_PORT = 4803
 

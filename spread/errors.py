@@ -6,8 +6,8 @@ the same exceptions from the Spread gateway and from its in-memory twin.
 
 from __future__ import annotations
 
-from gateways.spread.constants import error_text
 from ports.group import GroupConnectionError, GroupError, GroupRejected
+from spread.constants import error_text
 
 
 class SpreadError(GroupError):

@@ -19,7 +19,7 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass, field
 
-from gateways.spread.constants import (
+from spread.constants import (
     CAUSED_BY_DISCONNECT,
     CAUSED_BY_JOIN,
     CAUSED_BY_LEAVE,
@@ -39,7 +39,7 @@ from gateways.spread.constants import (
     SELF_DISCARD,
     TRANSITION_MESS,
 )
-from gateways.spread.errors import ProtocolError
+from spread.errors import ProtocolError
 
 LITTLE = "little"
 BIG = "big"

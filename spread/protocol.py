@@ -7,14 +7,14 @@ the numbers, ``errors`` the exceptions.
 
 from __future__ import annotations
 
-from gateways.spread.constants import *
-from gateways.spread.errors import (  # noqa: F401
+from spread.constants import *
+from spread.errors import (  # noqa: F401
     ProtocolError,
     SpreadConnectionError,
     SpreadError,
     SpreadRejected,
 )
-from gateways.spread.handshake import (  # noqa: F401
+from spread.handshake import (  # noqa: F401
     ACCEPT_FIXED_SIZE,
     Accept,
     AuthChoice,
@@ -29,7 +29,7 @@ from gateways.spread.handshake import (  # noqa: F401
     decode_connect,
     encode_reject,
 )
-from gateways.spread.messages import (  # noqa: F401
+from spread.messages import (  # noqa: F401
     BIG,
     CAUSES,
     LITTLE,
