@@ -1,12 +1,16 @@
 """Supervisor: start a role's actors in order, restart them when they die, stop them in reverse.
 
-Strategy: *rest_for_one* (Erlang's).  Children are started in order, and each
-child's factory receives the proxies of the children started before it.  When
-child ``k`` dies unexpectedly, the children after ``k`` (which may hold ``k``'s
-old, now dead, proxy) are stopped in reverse order, then ``k`` and everything
-after it are started again in order, so they get the new proxies.  Children
-before ``k`` are left alone.  A factory that raises counts as a failed start of
-its child and goes through the same policy.
+Strategy: *rest_for_one* (Erlang's), the default.  Children are started in
+order, and each child's factory receives the proxies of the children started
+before it.  When child ``k`` dies unexpectedly, the children after ``k`` (which
+may hold ``k``'s old, now dead, proxy) are stopped in reverse order, then ``k``
+and everything after it are started again in order, so they get the new
+proxies.  Children before ``k`` are left alone.  A factory that raises counts as
+a failed start of its child and goes through the same policy.
+
+Strategy *one_for_one*, for children that do not depend on each other (the
+roles of the embedded cluster): only the child that died is restarted; the
+others go on.
 
 Restarts follow a :class:`~actorkit.restart_policy.RestartPolicy`: each restart is
 delayed by an exponential backoff, and a child that needs more than
@@ -76,6 +80,8 @@ from actorkit.restart_policy import Escalate, RestartPolicy, decide, recent
 log = structlog.get_logger()
 
 DEFAULT_POLICY = RestartPolicy()
+REST_FOR_ONE, ONE_FOR_ONE = "rest_for_one", "one_for_one"
+STRATEGIES = (REST_FOR_ONE, ONE_FOR_ONE)
 
 
 @dataclass(frozen=True)
@@ -113,11 +119,15 @@ class Supervisor(pykka.ThreadingActor):
         check_interval: float = 0.05,
         name: str = "supervisor",
         stop_timeout: float = 5.0,
+        strategy: str = REST_FOR_ONE,
     ) -> None:
         super().__init__()
         names = [spec.name for spec in specs]
         if len(set(names)) != len(names):
             raise ValueError(f"child names must be unique, got {names}")
+        if strategy not in STRATEGIES:
+            raise ValueError(f"strategy must be one of {STRATEGIES}, got {strategy!r}")
+        self._strategy = strategy
         if not check_interval > 0:
             raise ValueError(f"check_interval must be > 0, got {check_interval}")
         self._children = [_Child(spec) for spec in specs]
@@ -127,9 +137,9 @@ class Supervisor(pykka.ThreadingActor):
         self._name = name
         self._stop_timeout = stop_timeout
         self._log = log.bind(supervisor=name)
-        # Children from this index on are down and start again at _restart_due; None: all up.
-        self._down_from: int | None = None
-        self._restart_due = 0.0
+        # Children that are down, by index, and when each starts again.  With rest_for_one
+        # there is at most one, and every child after it is down with it.
+        self._due: dict[int, float] = {}
         self._escalated = False
         self._ticker_stop = threading.Event()
         self._check_queued = threading.Event()
@@ -195,17 +205,24 @@ class Supervisor(pykka.ThreadingActor):
         if self._escalated:
             return
         # Restart first, detect after: a death is never answered within the same message.
-        if self._down_from is not None and time.monotonic() >= self._restart_due:
-            start, self._down_from = self._down_from, None
-            self._start_from(start, restart=True)
-        if self._escalated:
-            return
-        up_to = len(self._children) if self._down_from is None else self._down_from
-        for index in range(up_to):
-            ref = self._children[index].ref
-            if ref is not None and not ref.is_alive():
+        now = time.monotonic()
+        for index, due in sorted(self._due.items()):
+            if now >= due and index in self._due:
+                del self._due[index]
+                self._start_from(index, restart=True)
+                if self._escalated:
+                    return
+        for index, child in enumerate(self._children):
+            if self._is_down(index):
+                continue
+            if child.ref is not None and not child.ref.is_alive():
                 self._child_failed(index, "died")
                 return
+
+    def _is_down(self, index: int) -> bool:
+        if self._strategy == ONE_FOR_ONE:
+            return index in self._due
+        return any(down <= index for down in self._due)
 
     def _tick(self) -> None:
         while not self._ticker_stop.wait(self._check_interval):
@@ -223,8 +240,10 @@ class Supervisor(pykka.ThreadingActor):
     # ----------------------------------------------------------------- start, fail, stop
 
     def _start_from(self, start: int, *, restart: bool) -> None:
-        """Start children ``start``, ``start + 1``, ... in order; a failed start goes through the policy."""
-        for index in range(start, len(self._children)):
+        """Start children ``start``, ``start + 1``, ... in order (with one_for_one, when restarting, only
+        ``start``); a failed start goes through the policy."""
+        end = start + 1 if restart and self._strategy == ONE_FOR_ONE else len(self._children)
+        for index in range(start, end):
             child = self._children[index]
             siblings = types.MappingProxyType(
                 {
@@ -253,6 +272,8 @@ class Supervisor(pykka.ThreadingActor):
                     "child.start_failed", child=child.spec.name, error=repr(error)
                 )
                 self._child_failed(index, f"failed to start: {error!r}")
+                if self._strategy == ONE_FOR_ONE and not self._escalated:
+                    continue  # the others do not depend on it
                 return
             if restart:
                 child.restarts += 1
@@ -261,12 +282,15 @@ class Supervisor(pykka.ThreadingActor):
             )
 
     def _child_failed(self, index: int, how: str) -> None:
-        """Child ``index`` died: stop the ones after it, then schedule the restart or escalate."""
+        """Child ``index`` died: (rest_for_one) stop the ones after it, then schedule the restart or escalate."""
         child = self._children[index]
         name = child.spec.name
         self._log.error("child.failed", child=name, how=how)
-        end = len(self._children) if self._down_from is None else self._down_from
-        self._stop_children(index + 1, end)
+        later: list[_Child] = []
+        if self._strategy == REST_FOR_ONE:
+            later = self._children[index + 1:]
+            self._stop_children(index + 1)
+            self._due = {down: due for down, due in self._due.items() if down < index}
         self._stop_child(child)  # a failed start may have left it half-alive
         now = time.monotonic()
         decision = decide(self._policy, child.restart_times, now, child=name)
@@ -274,18 +298,12 @@ class Supervisor(pykka.ThreadingActor):
             self._escalate(decision.reason)
             return
         child.restart_times = recent(self._policy, child.restart_times, now) + [now]
-        self._down_from = index
-        self._restart_due = now + decision.delay
-        self._log.warning(
-            "child.restarting",
-            child=name,
-            delay=decision.delay,
-            rest=[later.spec.name for later in self._children[index + 1 :]],
-        )
+        self._due[index] = now + decision.delay
+        self._log.warning("child.restarting", child=name, delay=decision.delay, rest=[c.spec.name for c in later])
 
     def _escalate(self, reason: str) -> None:
         self._escalated = True
-        self._down_from = None
+        self._due.clear()
         self._log.error("supervisor.escalate", reason=reason)
         self._stop_ticker()
         self._stop_children(0)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import signal
 import threading
+import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -74,7 +75,20 @@ def up(data_dir, workers, max_upload_mb, group, listen, svc_listen) -> None:
         output.console.print("stopping...")
         cluster.stop()
     if cluster.escalated.is_set():
-        output.fail(f"the cluster gave up: {cluster.reason}")
+        output.fail(f"the embedded cluster stopped: {cluster.reason}")
+
+
+def _wait_unless_given_up(cluster: EmbeddedCluster, client: PhotoClient, photo_id: str, timeout: float):
+    """Waits for the photo like ``client.wait``, a second at a time, and stops with the reason as soon
+    as a role of the cluster gave up (a worker that keeps dying would otherwise leave it PROCESSING)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if cluster.escalated.is_set():
+            output.fail(f"the embedded cluster gave up while {photo_id} was being marked: {cluster.reason}")
+        with output.rpc_errors(f"waiting for {photo_id}"):
+            reply = client.wait(photo_id, min(1.0, max(0.0, deadline - time.monotonic())))
+        if STATE_NAMES[reply.state] != "PROCESSING" or time.monotonic() >= deadline:
+            return reply
 
 
 @click.command()
@@ -102,8 +116,7 @@ def mark(photo: Path, keywords, out, report, timeout, data_dir, workers, max_upl
             client = PhotoClient.via_register(register_address, wait=30)
         try:
             photo_id = upload_photo(client, photo, keywords)
-            with output.rpc_errors(f"waiting for {photo_id}"):
-                reply = client.wait(photo_id, timeout)
+            reply = _wait_unless_given_up(cluster, client, photo_id, timeout)
             state = STATE_NAMES[reply.state]
             if state != "READY":
                 output.fail(f"{photo} was not marked: {state} {reply.message}",

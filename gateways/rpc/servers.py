@@ -53,10 +53,17 @@ class GrpcServer(pykka.ThreadingActor):
             self.ticker = Ticker(self.actor_ref, "check_health", self.health_interval).start()
 
     def on_stop(self) -> None:
+        self._close()
+
+    def on_failure(self, *_exc_info) -> None:
+        self._close()  # a crashed server actor must not leave its port serving stale proxies
+
+    def _close(self) -> None:
         if self.ticker:
             self.ticker.stop()
         if self.server is not None:
-            stop_server(self.server, self.health)
+            server, self.server = self.server, None
+            stop_server(server, self.health)
 
     def check_health(self) -> None:
         serving = all(dependency_up(dependency) for dependency in self.dependencies)

@@ -311,3 +311,40 @@ def test_nested_supervisor_escalation_is_a_child_death_for_its_parent(events):
     assert starts(events, "c") == 2  # after inner: restarted with it
     assert starts(events, "a") == 1  # before inner: untouched
     wait_until(lambda: pykka.ActorRegistry.get_all() == [], what="every actor stopped")
+
+
+def test_one_for_one_restarts_only_the_child_that_died(events):
+    supervisor = Supervisor.start([member("a", events), member("b", events), member("c", events)], policy=FAST,
+                                  check_interval=CHECK, strategy="one_for_one").proxy()
+    a, b, c = (supervisor.child(name).get() for name in "abc")
+    tell_call(b, "crash")
+    wait_until(lambda: supervisor.restarts().get()["b"] == 1, what="b's restart")
+    new_b = wait_until(lambda: _up(supervisor, "b"), what="b to be up")
+    assert urn(new_b) != urn(b)
+    assert (urn(supervisor.child("a").get()), urn(supervisor.child("c").get())) == (urn(a), urn(c))
+    assert stops(events) == []  # b crashed (no on_stop), a and c were never stopped
+    assert supervisor.restarts().get() == {"a": 0, "b": 1, "c": 0}
+    supervisor.actor_ref.stop()
+
+
+def test_one_for_one_goes_on_starting_the_others_when_one_cannot_start(events):
+    escalated = []
+    supervisor = Supervisor.start([member("a", events), member("b", events, fail_on_start=True), member("c", events)],
+                                  policy=FAST, check_interval=CHECK, strategy="one_for_one",
+                                  on_escalate=escalated.append)
+    wait_until(lambda: escalated, what="b to exhaust its restarts")
+    assert starts(events, "c") == 1  # c started once, and was only stopped by the escalation
+    assert "child 'b' failed after 5 restarts" in escalated[0]
+    wait_until(lambda: not supervisor.is_alive(), what="the supervisor to stop")
+
+
+def test_an_unknown_strategy_is_refused():
+    with pytest.raises(ValueError, match="strategy"):
+        Supervisor(specs=[], strategy="all_for_none")
+
+
+def _up(supervisor, name):
+    try:
+        return supervisor.child(name).get()
+    except pykka.ActorDeadError:
+        return None
