@@ -1,16 +1,36 @@
 """The broker port: a durable job queue with manual acks and dead letters.
 
 Satisfied by ``gateways.broker.rabbitmq.RabbitBroker`` (RabbitMQ through pika)
-and ``gateways.broker.memory.MemoryBroker`` (its fake twin).  Deliveries reach a
-listener as told calls, ``tell_call(listener, "on_job_delivered", JobDelivered(...))``;
-acks and rejects come back as proxy calls with a future (an error in a told
-call would crash the gateway actor).
+and ``gateways.broker.memory.MemoryBroker`` (its fake twin); neither twin
+imports the other, both import this.  ``tests/conformance/test_broker_port.py``
+checks every promise below against both.
+
+Deliveries reach a listener as told calls, ``tell_call(listener,
+"on_job_delivered", JobDelivered(...))``; acks and rejects come back as proxy
+calls with a future (an error in a told call would crash the gateway actor).
+
+What the port promises, and what it leaves open:
+
+* jobs are delivered first-in first-out; a consumer holds at most one unacked
+  job (prefetch 1);
+* a job is handed out again (``redelivered=True``) when its consumer rejects it
+  with ``requeue=True``, is cancelled, or its listener actor dies; where the
+  redelivered job lands (head or tail of the queue) is *not* promised: the
+  fake and RabbitMQ's quorum queues put it at the head, the RabbitMQ gateway on
+  a classic queue at the tail (see ``JobDelivered.deliveries``);
+* ``JobDelivered.deliveries`` counts how many times the job was handed to a
+  consumer, this time included, across consumers and gateway processes;
+* delivery tags are the gateway's, unique for its life; acking or rejecting a
+  tag that is unknown, already settled, or held by another consumer raises
+  ``PreconditionFailed`` and changes nothing;
+* delivery is at-least-once: a job may arrive twice (a publish whose confirm
+  was lost is resent), so consumers are idempotent.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol, TypedDict, runtime_checkable
 
 
 @dataclass(frozen=True)
@@ -25,6 +45,20 @@ class JobDelivered:
     # How many times this job has been handed to a consumer, this time included:
     # a job that keeps killing its worker is known by a growing count.
     deliveries: int = 1
+
+
+class BrokerStats(TypedDict):
+    """What ``Broker.stats`` reports (every value a count)."""
+
+    ready: int  # jobs waiting in the job queue
+    unacked: int  # jobs this gateway's consumers hold (RabbitMQ: not other clients')
+    dead: int  # jobs in the dead-letter queue
+    consumers: int  # consumers of the job queue (RabbitMQ: of every client)
+    published: int  # publishes confirmed through this gateway
+    acked: int  # acks through this gateway
+
+
+STATS_KEYS = tuple(BrokerStats.__annotations__)
 
 
 class BrokerError(Exception):
@@ -71,6 +105,7 @@ class PublishRejected(BrokerError):
     reply_text = "NACKED"
 
 
+@runtime_checkable
 class JobListener(Protocol):
     """What a consumer's listener actor offers."""
 
@@ -82,30 +117,35 @@ class Broker(Protocol):
     """The methods of a broker gateway actor (called through its proxy)."""
 
     def declare(self) -> None:
-        """Declare the job queue and its dead-letter queue; idempotent."""
+        """Declare the job queue and its dead-letter queue; idempotent.  Raises
+        ``PreconditionFailed`` when the queue exists with other arguments."""
 
     def publish(self, body: bytes) -> None:
-        """Queue one job; returning is the publisher confirm.  Raises ``NotFound``,
+        """Queue one job at the tail; returning is the publisher confirm.  Raises
+        ``TypeError`` for a body that is not bytes, ``NotFound`` (not declared),
         ``PublishRejected`` or ``BrokerUnavailable``."""
 
     def consume(self, consumer: str, listener: Any) -> None:
-        """Hand jobs to ``listener`` (an ActorRef or proxy), one unacked at a time.
-        Raises ``NotAllowed`` for a consumer name already consuming."""
+        """Hand jobs to ``listener`` (the ``ActorRef`` or proxy of a ``JobListener``),
+        one unacked at a time.  Raises ``NotFound`` (not declared), ``NotAllowed``
+        for a consumer name already consuming, ``ValueError`` for an empty name."""
 
     def ack(self, consumer: str, delivery_tag: int) -> None:
         """The job is done: it leaves the broker.  Raises ``PreconditionFailed``."""
 
     def reject(self, consumer: str, delivery_tag: int, requeue: bool = False) -> None:
-        """Give the job back: to the queue (``requeue``) or to the dead letters."""
+        """Give the job back: to the queue (``requeue``, redelivered) or to the dead
+        letters.  Raises ``PreconditionFailed``."""
 
     def cancel(self, consumer: str) -> None:
-        """Stop consuming; an unacked job goes back to the queue, redelivered."""
+        """Stop consuming; an unacked job goes back to the queue, redelivered.
+        Cancelling an unknown consumer changes nothing."""
 
     def is_connected(self) -> bool:
         """Whether the broker can be reached now (health reads this)."""
 
-    def stats(self) -> dict[str, int]:
-        """``ready``, ``unacked``, ``dead``, ``consumers``, ``published``, ``acked``."""
+    def stats(self) -> BrokerStats:
+        """The counts named by ``BrokerStats``."""
 
     def dead_letters(self) -> list[bytes]:
         """The bodies in the dead-letter queue, oldest first (they stay there)."""

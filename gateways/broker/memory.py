@@ -1,7 +1,9 @@
 """The fake twin of the RabbitMQ gateway: one durable job queue in memory.
 
-``MemoryBroker`` offers the same methods as ``gateways/broker/rabbitmq.py`` and
-keeps its promises, so an actor cannot tell them apart:
+``MemoryBroker`` satisfies the broker port (``ports/broker.py``) as the RabbitMQ
+gateway (``gateways/broker/rabbitmq/``) does, and keeps its promises, so an
+actor cannot tell them apart (``tests/conformance/test_broker_port.py`` runs the
+same checks on both); it imports nothing of the real twin:
 
 * a FIFO job queue with a dead-letter queue beside it; ``publish`` returns once
   the job is queued (the publisher confirm: callers ``.get()`` its future);
@@ -15,7 +17,10 @@ keeps its promises, so an actor cannot tell them apart:
   and its unacked job goes back to the head of the queue with
   ``redelivered=True``, to be delivered once more to another consumer;
 * ``reject(requeue=False)`` dead-letters the job, ``reject(requeue=True)``
-  puts it back at the head of the queue (``redelivered=True``).
+  puts it back at the head of the queue (``redelivered=True``);
+* every job counts the times it was handed to a consumer (``JobDelivered.deliveries``,
+  1 on its first delivery); a delivery told to a listener that turned out dead
+  counts too, as it does on RabbitMQ (the message reached the consumer's channel).
 
 Deliveries reach listeners as told calls,
 ``tell_call(listener, "on_job_delivered", JobDelivered(...))``.  Acks and
@@ -26,22 +31,30 @@ rather than ``tell_call``: an error on a told call would crash the broker actor.
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import pykka
 
 from actorkit.messaging import tell_call
 from actorkit.ticker import Ticker
-from ports.broker import BrokerError, JobDelivered, NotAllowed, NotFound, PreconditionFailed
+from ports.broker import (
+    BrokerError,
+    BrokerStats,
+    JobDelivered,
+    NotAllowed,
+    NotFound,
+    PreconditionFailed,
+)
 
 __all__ = ["BrokerError", "MemoryBroker", "NotAllowed", "NotFound", "PreconditionFailed"]
 
 
-@dataclass
+@dataclass(frozen=True)
 class _Job:
     body: bytes
     redelivered: bool = False
+    deliveries: int = 0  # how many times it was handed to a consumer so far
 
 
 @dataclass
@@ -148,7 +161,7 @@ class MemoryBroker(pykka.ThreadingActor):
         holder.unacked = None
         del self._unacked[delivery_tag]
         if requeue:
-            self._ready.appendleft(_Job(job.body, redelivered=True))
+            self._ready.appendleft(replace(job, redelivered=True))
         else:
             self._dead.append(job.body)
         self._dispatch()
@@ -164,7 +177,8 @@ class MemoryBroker(pykka.ThreadingActor):
         """Always: an in-memory broker cannot be cut off (the real twin's answer can change)."""
         return True
 
-    def stats(self) -> dict:
+    def stats(self) -> BrokerStats:
+        """The counts of ``ports.broker.BrokerStats``; ``unacked`` counts every consumer's jobs."""
         return {
             "ready": len(self._ready),
             "unacked": len(self._unacked),
@@ -175,6 +189,7 @@ class MemoryBroker(pykka.ThreadingActor):
         }
 
     def dead_letters(self) -> list[bytes]:
+        """The dead-lettered bodies, oldest first; they stay there."""
         return list(self._dead)
 
     # -- inside ----------------------------------------------------------------
@@ -204,7 +219,7 @@ class MemoryBroker(pykka.ThreadingActor):
         if gone.unacked is not None:
             tag, job = gone.unacked
             del self._unacked[tag]
-            self._ready.appendleft(_Job(job.body, redelivered=True))
+            self._ready.appendleft(replace(job, redelivered=True))
 
     def _next_idle(self) -> _Consumer | None:
         """The first idle consumer in turn order; it moves to the back of the turns."""
@@ -221,6 +236,7 @@ class MemoryBroker(pykka.ThreadingActor):
             if target is None:
                 return
             job = self._ready.popleft()
+            job = replace(job, deliveries=job.deliveries + 1)
             self._last_tag += 1
             tag = self._last_tag
             target.unacked = (tag, job)
@@ -230,6 +246,7 @@ class MemoryBroker(pykka.ThreadingActor):
                 delivery_tag=tag,
                 body=job.body,
                 redelivered=job.redelivered,
+                deliveries=job.deliveries,
             )
             if not tell_call(target.listener, "on_job_delivered", event):
                 self._drop(target.name)  # the job goes back to the head, redelivered

@@ -1,5 +1,12 @@
 """The in-memory broker keeps the RabbitMQ gateway's promises: FIFO, manual ack,
-prefetch 1, round-robin, dead letters, redelivery when a consumer goes away."""
+prefetch 1, round-robin, dead letters, redelivery when a consumer goes away.
+(The promises of the port are checked on both twins in
+``tests/conformance/test_broker_port.py``; this is the fake's own detail.)
+
+Negative assertions here ("b got nothing more") need no marker job: the fake
+hands out jobs inside the call that freed them (``publish``, ``ack``, ``reject``,
+``cancel``), so once that call's future is resolved every delivery it made has
+been told, and a listener answers ``seen()`` only after the tells before it."""
 
 from __future__ import annotations
 
@@ -9,13 +16,8 @@ import pykka
 import pytest
 
 from actorkit.messaging import tell_call
-from gateways.broker.memory import (
-    MemoryBroker,
-    NotAllowed,
-    NotFound,
-    PreconditionFailed,
-)
-from ports.broker import JobDelivered
+from gateways.broker.memory import MemoryBroker
+from ports.broker import JobDelivered, NotAllowed, NotFound, PreconditionFailed
 from tests.dummies import JobAcker as Acker
 from tests.dummies import JobRecorder as Recorder
 from tests.polling import eventually
@@ -234,7 +236,7 @@ def test_a_job_rejected_with_requeue_goes_back_to_the_head_redelivered(broker):
     broker.reject("w1", event.delivery_tag, requeue=True).get()
 
     again = eventually(lambda: seen(worker)[1:])[0]
-    assert (again.body, again.redelivered) == (b"first", True)
+    assert (again.body, again.redelivered, again.deliveries) == (b"first", True, 2)
     assert again.delivery_tag != event.delivery_tag
     assert broker.dead_letters().get() == []
 
@@ -318,6 +320,7 @@ def test_a_delivery_told_to_a_dead_listener_cancels_the_consumer_and_goes_to_ano
     assert broker.stats().get()["consumers"] == 1
     event = eventually(lambda: seen(b))[0]
     assert (event.consumer, event.body, event.redelivered) == ("b", b"job", True)
+    assert event.deliveries == 2  # the delivery told to the dead listener counts, as on RabbitMQ
 
 
 def test_a_job_whose_consumer_is_gone_waits_for_the_next_consumer(broker):

@@ -217,7 +217,10 @@ class RabbitServer:
         deadline = time.monotonic() + START_TIMEOUT
         with open(self.base / "ctl.out", "ab") as out:
             wait = subprocess.run(
-                [_executable("rabbitmqctl"), "-n", self.node, "wait", "--timeout", str(int(START_TIMEOUT)), str(self.pid_file)],
+                [
+                    _executable("rabbitmqctl"), "-n", self.node,
+                    "wait", "--timeout", str(int(START_TIMEOUT)), str(self.pid_file),
+                ],
                 env=self.env,
                 stdout=out,
                 stderr=subprocess.STDOUT,
@@ -227,11 +230,15 @@ class RabbitServer:
             )
         if wait.returncode != 0:
             self._kill_quietly()
-            raise RabbitServerError(f"rabbitmqctl wait exited {wait.returncode}: node {self.node} did not boot\n{self.log_tail()}")
+            raise RabbitServerError(
+                f"rabbitmqctl wait exited {wait.returncode}: node {self.node} did not boot\n{self.log_tail()}"
+            )
         while not amqp_answers(self.host, self.port):
             if time.monotonic() > deadline:
                 self._kill_quietly()
-                raise RabbitServerError(f"node {self.node} booted but AMQP on {self.port} does not answer\n{self.log_tail()}")
+                raise RabbitServerError(
+                    f"node {self.node} booted but AMQP on {self.port} does not answer\n{self.log_tail()}"
+                )
             time.sleep(0.1)
 
     def stop(self) -> None:
@@ -271,7 +278,10 @@ class RabbitServer:
         connection drops and the port refuses connections meanwhile."""
         if self.owned:
             self.stop()
+            deadline = time.monotonic() + STOP_TIMEOUT
             while amqp_answers(self.host, self.port, timeout=0.2):  # the listener closes with the node
+                if time.monotonic() > deadline:
+                    raise RabbitServerError(f"node {self.node} stopped but AMQP on {self.port} still answers")
                 time.sleep(0.05)
             self.start()
             return
