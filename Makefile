@@ -18,7 +18,7 @@ apt_install = missing=$$(for p in $(1); do dpkg-query -W -f='$${Status}' $$p 2>/
 	fi
 SAMPLE := samples/release-notes.png
 
-.PHONY: help demo test unit integration e2e protos protos-check bench clean system-deps venv
+.PHONY: help demo test unit integration e2e protos protos-check bench mutation clean system-deps venv
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -40,6 +40,12 @@ bench: $(STAMPS)/system-test venv  ## run the benchmarks (each prints ratios aga
 	$(BIN)/python bench/quality.py
 	$(BIN)/python bench/throughput.py
 	$(BIN)/python bench/group.py
+
+# `make mutation MODULE=actors/job.py` tests one module of mutation/modules.toml; JOBS=2 tests two mutants at a time.
+MODULE ?=
+JOBS ?= 1
+mutation: venv  ## mutation-test the pure decision modules against their tests (slow; not part of test)
+	$(BIN)/python mutation/run.py --jobs $(JOBS) $(MODULE)
 
 venv: $(STAMPS)/venv
 

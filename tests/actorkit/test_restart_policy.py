@@ -121,3 +121,90 @@ def test_backoff_never_shrinks_as_restarts_accumulate(policy, count):
 @given(policy=policies, times=time_lists, now=st.floats(0.0, 2000.0))
 def test_old_history_does_not_change_the_decision(policy, times, now):
     assert decide(policy, times, now) == decide(policy, recent(policy, times, now), now)
+
+
+# -- the defaults, and every limit at its boundary ------------------------------------------------
+
+
+def test_the_defaults_are_five_restarts_in_thirty_seconds_backing_off_from_50ms_doubling_to_2s():
+    assert RestartPolicy() == POLICY
+    default = RestartPolicy()
+    assert (default.max_restarts, default.window_seconds) == (5, 30.0)
+    assert (default.backoff_initial, default.backoff_factor, default.backoff_max) == (0.05, 2.0, 2.0)
+    assert [backoff(default, n) for n in range(8)] == pytest.approx([0.05, 0.1, 0.2, 0.4, 0.8, 1.6, 2.0, 2.0])
+
+
+def test_the_default_policy_escalates_at_the_sixth_failure_within_thirty_seconds():
+    times = [0.0, 1.0, 2.0, 3.0, 4.0]
+    assert decide(RestartPolicy(), times[:4], now=29.0) == Restart(pytest.approx(0.8))
+    assert decide(RestartPolicy(), times, now=29.0) == Escalate(
+        "child 'child' failed after 5 restarts within 30s (limit 5)")
+    assert decide(RestartPolicy(), times, now=30.5) == Restart(pytest.approx(0.8))  # 0.0 left the window
+
+
+def test_the_escalation_names_the_child_the_count_the_window_and_the_limit():
+    policy = RestartPolicy(max_restarts=2, window_seconds=7.5)
+    assert decide(policy, [1.0, 2.0, 3.0], now=4.0, child="uploader") == Escalate(
+        "child 'uploader' failed after 3 restarts within 7.5s (limit 2)")
+
+
+def test_one_restart_below_the_limit_still_restarts():
+    policy = RestartPolicy(max_restarts=3)
+    assert decide(policy, [1.0, 2.0], now=3.0) == Restart(pytest.approx(0.2))
+    assert isinstance(decide(policy, [1.0, 2.0, 2.5], now=3.0), Escalate)
+
+
+def test_a_restart_exactly_one_window_ago_no_longer_counts():
+    policy = RestartPolicy(window_seconds=10.0)
+    assert recent(policy, [90.0, 90.5, 95.0], now=100.0) == [90.5, 95.0]
+    assert recent(policy, [], now=100.0) == []
+
+
+def test_a_restart_in_the_future_counts_as_recent():
+    assert recent(POLICY, [150.0, 99.0], now=100.0) == [99.0, 150.0]
+
+
+def test_backoff_starts_at_the_initial_delay_and_refuses_a_negative_count():
+    assert backoff(POLICY, 0) == 0.05
+    with pytest.raises(ValueError, match=r"^count must be >= 0, got -1$"):
+        backoff(POLICY, -1)
+
+
+def test_a_backoff_that_overflows_is_the_maximum():
+    policy = RestartPolicy(backoff_initial=1.0, backoff_max=5.0, backoff_factor=1e300)
+    assert backoff(policy, 2) == 5.0
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"max_restarts": 0},
+        {"window_seconds": 1e-9},
+        {"backoff_initial": 0.0},
+        {"backoff_initial": 2.0, "backoff_max": 2.0},
+        {"backoff_initial": 0.0, "backoff_max": 0.0},
+        {"backoff_factor": 1.0},
+    ],
+)
+def test_policies_at_the_edge_of_validity_are_accepted(kwargs):
+    RestartPolicy(**kwargs)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"max_restarts": -1}, "max_restarts must be >= 0, got -1"),
+        ({"window_seconds": 0}, "window_seconds must be > 0, got 0"),
+        ({"window_seconds": -1.0}, "window_seconds must be > 0, got -1.0"),
+        ({"window_seconds": float("nan")}, "window_seconds must be > 0, got nan"),
+        ({"backoff_initial": -0.1}, "need 0 <= backoff_initial <= backoff_max, got -0.1, 2.0"),
+        ({"backoff_initial": 2.5}, "need 0 <= backoff_initial <= backoff_max, got 2.5, 2.0"),
+        ({"backoff_factor": 0.99}, "backoff_factor must be a finite number >= 1, got 0.99"),
+        ({"backoff_factor": float("inf")}, "backoff_factor must be a finite number >= 1, got inf"),
+        ({"backoff_factor": float("nan")}, "backoff_factor must be a finite number >= 1, got nan"),
+    ],
+)
+def test_invalid_policies_say_what_is_wrong(kwargs, message):
+    with pytest.raises(ValueError) as refused:
+        RestartPolicy(**kwargs)
+    assert str(refused.value) == message

@@ -2,7 +2,21 @@
 
 from __future__ import annotations
 
-from marking.matching import Occurrence, match, normalise
+import pytest
+
+from marking.matching import (
+    FUZZY_MAX_CONFIDENCE,
+    FUZZY_MIN_LENGTH,
+    FUZZY_TWO_EDITS,
+    MERGE_FUZZY_MIN_LENGTH,
+    Occurrence,
+    keyword_tokens,
+    lines,
+    match,
+    normalise,
+    token_matches,
+    union,
+)
 from marking.ocr import Word
 
 
@@ -22,6 +36,18 @@ def line(
         )
         for i, t in enumerate(texts)
     ]
+
+
+def words(*pairs: tuple[str, float], y: int = 100, line_no: int = 1) -> list[Word]:
+    """Words of one line like ``line``, each with its own confidence."""
+    return [
+        Word(text=t, box=(i * 120, y, i * 120 + 100, y + 30), confidence=c, block=1, par=1, line=line_no, word=i + 1)
+        for i, (t, c) in enumerate(pairs)
+    ]
+
+
+def found_texts(words_read: list[Word], keyword: str) -> list[str]:
+    return [o.text for o in match(words_read, [keyword])[keyword]]
 
 
 def boxes(found: list[Occurrence]) -> list[tuple[int, int, int, int]]:
@@ -120,3 +146,177 @@ def test_words_are_ordered_by_their_number_on_the_line_not_by_list_order():
 def test_a_keyword_of_only_punctuation_or_blank_matches_nothing():
     found = match(line("-", "...", "word"), ["--", "  "])
     assert found == {"--": [], "  ": []}
+
+
+# -- the tolerance rules, one by one --------------------------------------------------------------------
+
+
+def test_the_tolerances_are_one_error_from_6_characters_two_from_12_below_90_confidence():
+    assert (FUZZY_MIN_LENGTH, FUZZY_TWO_EDITS, FUZZY_MAX_CONFIDENCE, MERGE_FUZZY_MIN_LENGTH) == (6, 12, 90.0, 8)
+
+
+def test_an_exact_word_matches_at_any_length_and_confidence():
+    assert token_matches("a", "a", 100.0) and token_matches("photo", "photo")
+    assert not token_matches("photo", "photos", 0.0)
+
+
+@pytest.mark.parametrize(("token", "word", "matches"), [
+    ("photo", "phcto", False),  # 5 characters: exact only
+    ("marker", "markqr", True),  # 6: one substitution
+    ("marker", "mXrkqr", False),  # 6: not two
+    ("transparent", "trXnsparYnt", False),  # 11: still one
+    ("transparent", "transparXnt", True),
+    ("photomarking", "phXtomarkYng", True),  # 12: two substitutions
+    ("photomarking", "phXtomYrkZng", False),  # 12: not three
+])
+def test_one_error_is_allowed_from_6_characters_and_two_from_12(token, word, matches):
+    assert token_matches(token, word, 50.0) is matches
+
+
+@pytest.mark.parametrize(("token", "word", "matches"), [
+    ("environment", "environent", True),  # a character dropped
+    ("environment", "environmeent", True),  # a character inserted
+    ("environment", "enviroment", True),
+    ("environment", "envirnt", False),  # four dropped
+    ("environment", "envirment", False),  # two dropped from an 11-character word
+    ("photomarking", "phtomarkng", True),  # two dropped from a 12-character word
+    ("photomarking", "photomarkingxxg", False),  # three longer
+    ("photomarking", "phomarkng", False),  # three dropped
+])
+def test_an_inserted_or_dropped_character_counts_as_one_error(token, word, matches):
+    assert token_matches(token, word, 50.0) is matches
+
+
+@pytest.mark.parametrize(("token", "word"), [
+    ("document", "docurnent"),  # rn read for m
+    ("hidden", "hiclden"),  # cl read for d
+    ("network", "netvvork"),  # vv read for w
+    ("photomark", "ph0t0mark"),  # 0 read for o
+    ("parallel", "para11el"),  # 1 read for l
+    ("parallel", "para||el"),  # | read for l
+    ("sessions", "se55ions"),  # 5 read for s
+])
+def test_each_look_alike_pair_counts_as_no_error(token, word):
+    assert token_matches(token, word, 50.0)
+    assert found_texts(line(word), token) == [word]
+
+
+def test_a_look_alike_pair_plus_one_error_still_matches_but_not_plus_two():
+    assert token_matches("document", "docurnemt", 50.0)
+    assert not token_matches("document", "dXcurnemt", 50.0)
+
+
+@pytest.mark.parametrize(("token", "word", "matches"), [
+    ("network", "xetwork", False),  # first character differs
+    ("network", "networx", False),  # last character differs
+    ("network", "netwxrk", True),  # an inner one
+    ("network", "etwork", False),  # first dropped
+    ("network", "networ", False),  # last dropped
+    ("unmarked", "marked", False),
+])
+def test_the_first_and_last_characters_must_agree(token, word, matches):
+    assert token_matches(token, word, 50.0) is matches
+
+
+@pytest.mark.parametrize(("confidence", "matches"), [(-1.0, True), (0.0, True), (89.9, True), (90.0, False),
+                                                     (96.0, False)])
+def test_words_read_with_90_confidence_or_more_are_taken_as_written(confidence, matches):
+    assert token_matches("transparent", "transparcnt", confidence) is matches
+    assert token_matches("transparent", "transparent", confidence)
+    assert (found_texts(line("transparcnt", confidence=confidence), "transparent") == ["transparcnt"]) is matches
+
+
+def test_a_fuzzy_token_defaults_to_an_unknown_confidence():
+    assert token_matches("transparent", "transparcnt")
+
+
+# -- a word split in two by OCR ---------------------------------------------------------------------------
+
+
+def test_a_split_word_is_joined_into_one_occurrence_with_both_texts():
+    found = match(line("requir", "ed,"), ["required"])["required"]
+    assert found == [Occurrence(box=(0, 100, 220, 130), text="requir ed,")]
+
+
+def test_a_split_long_keyword_is_joined_with_errors_unless_both_halves_were_read_confidently():
+    assert found_texts(words(("requir", 50.0), ("cd", 50.0)), "required") == ["requir cd"]
+    assert found_texts(words(("requir", 95.0), ("cd", 50.0)), "required") == ["requir cd"]
+    assert found_texts(words(("requir", 50.0), ("cd", 95.0)), "required") == ["requir cd"]
+    assert found_texts(words(("requir", 95.0), ("cd", 95.0)), "required") == []
+    assert found_texts(words(("requir", 95.0), ("ed", 95.0)), "required") == ["requir ed"]
+
+
+def test_a_shorter_keyword_needs_an_exact_join():
+    assert found_texts(line("value", "is"), "values") == []  # "valueis" is one error from "values"
+    assert found_texts(line("val", "ues"), "values") == ["val ues"]
+    assert found_texts(line("hand", "ing"), "handling") == ["hand ing"]  # 8 characters: errors allowed
+    assert found_texts(line("hand", "ing"), "handlin") == []  # 7: exact only
+
+
+def test_a_keyword_below_6_characters_is_never_joined():
+    assert found_texts(line("pho", "to"), "photo") == []
+    assert found_texts(line("mark", "er"), "marker") == ["mark er"]
+
+
+def test_the_last_word_of_a_line_has_no_neighbour_to_join():
+    assert found_texts(line("the", "requir"), "required") == []
+    assert found_texts(line("requir") + line("ed", y=200, line_no=2), "required") == []
+
+
+def test_a_multi_word_keyword_is_not_joined_from_split_halves():
+    assert found_texts(line("mark", "ed", "photo"), "marked photo") == []
+
+
+def test_a_joined_word_takes_both_neighbours_and_the_search_goes_on_after_them():
+    assert found_texts(line("requir", "ed", "required", "requir", "ed"), "required") == [
+        "requir ed", "required", "requir ed"]
+
+
+# -- keywords, lines and occurrences ------------------------------------------------------------------------
+
+
+def test_a_keyword_given_twice_is_answered_once():
+    found = match(line("photo", "x", "photo"), ["photo", "Photo", "photo", "x"])
+    assert list(found) == ["photo", "Photo", "x"]
+    assert len(found["photo"]) == 2 and len(found["Photo"]) == 2
+
+
+def test_occurrences_of_a_multi_word_keyword_do_not_overlap():
+    assert found_texts(line("photo", "photo", "photo"), "photo photo") == ["photo photo"]
+    assert found_texts(line("photo", "photo", "photo", "photo"), "photo photo") == ["photo photo", "photo photo"]
+
+
+def test_a_multi_word_keyword_matches_with_an_error_in_each_long_word():
+    assert found_texts(line("markcd", "photogrXph"), "marked photograph") == ["markcd photogrXph"]
+    assert found_texts(line("mXrkcd", "photograph"), "marked photograph") == []
+    assert found_texts(line("rnarked", "photo"), "marked photo") == ["rnarked photo"]
+
+
+def test_a_multi_word_keyword_at_the_end_of_a_line_needs_all_its_words():
+    assert found_texts(line("the", "marked"), "marked photo") == []
+
+
+def test_words_of_another_block_or_paragraph_are_another_line():
+    first = Word("marked", (0, 100, 100, 130), 60.0, block=1, par=1, line=1, word=1)
+    other_par = Word("photo", (120, 100, 220, 130), 60.0, block=1, par=2, line=1, word=2)
+    other_block = Word("photo", (120, 100, 220, 130), 60.0, block=2, par=1, line=1, word=2)
+    assert match([first, other_par], ["marked photo"])["marked photo"] == []
+    assert match([first, other_block], ["marked photo"])["marked photo"] == []
+    assert [[w.text for w in ln] for ln in lines([other_block, first, other_par])] == [["photo"], ["marked"], ["photo"]]
+
+
+def test_the_union_box_spans_every_box():
+    assert union([(10, 20, 30, 40), (0, 25, 50, 35), (5, 5, 15, 60)]) == (0, 5, 50, 60)
+
+
+def test_keyword_tokens_are_the_normalised_words_of_a_keyword():
+    assert keyword_tokens("  Marked   PHOTO! ") == ["marked", "photo"]
+    assert keyword_tokens("-- photo") == ["photo"]
+    assert keyword_tokens("...") == []
+
+
+def test_normalise_strips_underscores_and_symbols_around_a_word_only():
+    assert normalise("__photo_mark__") == "photo_mark"
+    assert normalise("«Photo»") == "photo"
+    assert normalise("Cafe\u0301") == "cafe"
+    assert normalise("\u00c9T\u00c9") == "ete"
