@@ -41,9 +41,7 @@ class RestartPolicy:
                 f"need 0 <= backoff_initial <= backoff_max, got {self.backoff_initial}, {self.backoff_max}"
             )
         if not (self.backoff_factor >= 1 and math.isfinite(self.backoff_factor)):
-            raise ValueError(
-                f"backoff_factor must be a finite number >= 1, got {self.backoff_factor}"
-            )
+            raise ValueError(f"backoff_factor must be a finite number >= 1, got {self.backoff_factor}")
 
 
 @dataclass(frozen=True)
@@ -63,9 +61,7 @@ class Escalate:
 Decision = Restart | Escalate
 
 
-def recent(
-    policy: RestartPolicy, restart_times: Iterable[float], now: float
-) -> list[float]:
+def recent(policy: RestartPolicy, restart_times: Iterable[float], now: float) -> list[float]:
     """The restart times that still count at ``now``: those within the window, oldest first.
 
     A time in the future (a clock that went back) counts as recent.

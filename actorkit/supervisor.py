@@ -148,15 +148,11 @@ class Supervisor(pykka.ThreadingActor):
     # ----------------------------------------------------------------- lifecycle
 
     def on_start(self) -> None:
-        self._log.info(
-            "supervisor.started", children=[child.spec.name for child in self._children]
-        )
+        self._log.info("supervisor.started", children=[child.spec.name for child in self._children])
         self._start_from(0, restart=False)
         if self._escalated:
             return  # gave up already; the stop is queued
-        self._ticker = threading.Thread(
-            target=self._tick, name=f"{self._name}-check", daemon=True
-        )
+        self._ticker = threading.Thread(target=self._tick, name=f"{self._name}-check", daemon=True)
         self._ticker.start()
 
     def on_stop(self) -> None:
@@ -180,18 +176,12 @@ class Supervisor(pykka.ThreadingActor):
         """
         child = self._find(name)
         if child.proxy is None:
-            raise pykka.ActorDeadError(
-                f"child {name!r} of {self._name} is down, waiting for a restart"
-            )
+            raise pykka.ActorDeadError(f"child {name!r} of {self._name} is down, waiting for a restart")
         return child.proxy
 
     def children(self) -> dict[str, pykka.ActorProxy]:
         """Current proxies of the children that are up, by name, in start order."""
-        return {
-            child.spec.name: child.proxy
-            for child in self._children
-            if child.proxy is not None
-        }
+        return {child.spec.name: child.proxy for child in self._children if child.proxy is not None}
 
     def restarts(self) -> dict[str, int]:
         """How many times each child has been restarted (including rest_for_one restarts)."""
@@ -246,40 +236,24 @@ class Supervisor(pykka.ThreadingActor):
         for index in range(start, end):
             child = self._children[index]
             siblings = types.MappingProxyType(
-                {
-                    earlier.spec.name: earlier.proxy
-                    for earlier in self._children[:index]
-                    if earlier.proxy is not None
-                }
+                {earlier.spec.name: earlier.proxy for earlier in self._children[:index] if earlier.proxy is not None}
             )
             try:
                 started = child.spec.start(siblings)
-                ref = (
-                    started.actor_ref
-                    if isinstance(started, pykka.ActorProxy)
-                    else started
-                )
+                ref = started.actor_ref if isinstance(started, pykka.ActorProxy) else started
                 if not isinstance(ref, pykka.ActorRef):
-                    raise TypeError(
-                        f"start of {child.spec.name!r} returned {started!r}, not an ActorRef"
-                    )
+                    raise TypeError(f"start of {child.spec.name!r} returned {started!r}, not an ActorRef")
                 child.ref = ref
-                child.proxy = (
-                    ref.proxy()
-                )  # raises ActorDeadError if it already died in on_start
+                child.proxy = ref.proxy()  # raises ActorDeadError if it already died in on_start
             except Exception as error:  # noqa: BLE001 - any failure to start is this child's failure
-                self._log.error(
-                    "child.start_failed", child=child.spec.name, error=repr(error)
-                )
+                self._log.error("child.start_failed", child=child.spec.name, error=repr(error))
                 self._child_failed(index, f"failed to start: {error!r}")
                 if self._strategy == ONE_FOR_ONE and not self._escalated:
                     continue  # the others do not depend on it
                 return
             if restart:
                 child.restarts += 1
-            self._log.info(
-                "child.started", child=child.spec.name, restarts=child.restarts
-            )
+            self._log.info("child.started", child=child.spec.name, restarts=child.restarts)
 
     def _child_failed(self, index: int, how: str) -> None:
         """Child ``index`` died: (rest_for_one) stop the ones after it, then schedule the restart or escalate."""
@@ -288,7 +262,7 @@ class Supervisor(pykka.ThreadingActor):
         self._log.error("child.failed", child=name, how=how)
         later: list[_Child] = []
         if self._strategy == REST_FOR_ONE:
-            later = self._children[index + 1:]
+            later = self._children[index + 1 :]
             self._stop_children(index + 1)
             self._due = {down: due for down, due in self._due.items() if down < index}
         self._stop_child(child)  # a failed start may have left it half-alive
@@ -327,9 +301,7 @@ class Supervisor(pykka.ThreadingActor):
         try:
             ref.stop(block=True, timeout=self._stop_timeout)
         except pykka.Timeout:
-            self._log.error(
-                "child.stop_timeout", child=child.spec.name, timeout=self._stop_timeout
-            )
+            self._log.error("child.stop_timeout", child=child.spec.name, timeout=self._stop_timeout)
             return
         self._log.info("child.stopped", child=child.spec.name)
 

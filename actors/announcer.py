@@ -19,8 +19,9 @@ log = structlog.get_logger()
 
 
 class Announcer(GroupListener, pykka.ThreadingActor):
-    def __init__(self, group: pykka.ActorProxy, pending: pykka.ActorProxy, ip: str, port: int,
-                 interval: float = 2.0) -> None:
+    def __init__(
+        self, group: pykka.ActorProxy, pending: pykka.ActorProxy, ip: str, port: int, interval: float = 2.0
+    ) -> None:
         super().__init__()
         self.group, self.pending = group, pending
         self.ip, self.port, self.interval = ip, port, interval

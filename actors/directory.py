@@ -34,7 +34,10 @@ class Directory(GroupListener, pykka.ThreadingActor):
             del self.svcs[name]
 
     def on_message_received(self, event: MessageReceived) -> None:
-        if event.group != group_messages.SVCS_GROUP or event.message_type != group_messages.MESSAGE_TYPES[SvcHello.TYPE]:
+        if (
+            event.group != group_messages.SVCS_GROUP
+            or event.message_type != group_messages.MESSAGE_TYPES[SvcHello.TYPE]
+        ):
             return
         try:
             hello = group_messages.decode(event.message_type, event.payload)

@@ -45,8 +45,9 @@ def _text(data: Mapping[str, Any], key: str, default: str | None = None, *, limi
     return value
 
 
-def _integer(data: Mapping[str, Any], key: str, default: int | None = None, *, low: int = 0,
-             high: int = 2**31 - 1) -> int:
+def _integer(
+    data: Mapping[str, Any], key: str, default: int | None = None, *, low: int = 0, high: int = 2**31 - 1
+) -> int:
     value = data.get(key, default)
     if isinstance(value, bool) or not isinstance(value, int):
         raise BadPayload(f"{key!r} must be an integer, not {type(value).__name__}")
@@ -233,8 +234,9 @@ class SnapshotChunk:
     def parse(cls, data: Mapping[str, Any]) -> SnapshotChunk:
         total = _integer(data, "total", low=1, high=1_000_000)
         index = _integer(data, "index", high=total - 1)
-        return cls(_text(data, "to", limit=64), _nonce(data), index, total,
-                   _text(data, "data", limit=SNAPSHOT_DATA_LIMIT))
+        return cls(
+            _text(data, "to", limit=64), _nonce(data), index, total, _text(data, "data", limit=SNAPSHOT_DATA_LIMIT)
+        )
 
 
 SNAPSHOT_DATA_LIMIT = 140_000  # characters of one chunk: under Spread's message size
@@ -247,8 +249,9 @@ def _nonce(data: Mapping[str, Any]) -> str:
     return nonce
 
 
-GroupMessage = (SvcHello | PendingAdd | JobDone | JobFailed | JobRetry | SnapshotRequest | SnapshotRefused
-                | SnapshotChunk)
+GroupMessage = (
+    SvcHello | PendingAdd | JobDone | JobFailed | JobRetry | SnapshotRequest | SnapshotRefused | SnapshotChunk
+)
 ListMessage = PendingAdd | JobDone | JobFailed | JobRetry  # what changes the pending list
 
 # Spread mess_type of each message: fixed, the wire contract between versions.
@@ -263,8 +266,10 @@ MESSAGE_TYPES: dict[str, int] = {
     "pending.snapshot_refused": 8,
 }
 TYPE_NAMES = {number: name for name, number in MESSAGE_TYPES.items()}
-CLASSES: dict[str, type] = {cls.TYPE: cls for cls in (SvcHello, PendingAdd, JobDone, JobFailed, JobRetry,
-                                                       SnapshotRequest, SnapshotRefused, SnapshotChunk)}
+CLASSES: dict[str, type] = {
+    cls.TYPE: cls
+    for cls in (SvcHello, PendingAdd, JobDone, JobFailed, JobRetry, SnapshotRequest, SnapshotRefused, SnapshotChunk)
+}
 
 
 def encode(message: GroupMessage) -> tuple[int, bytes]:
@@ -291,8 +296,9 @@ def _no_constant(name: str) -> None:
     raise BadPayload(f"{name} is not a number a message may hold")
 
 
-def multicast(group: pykka.ActorProxy, message: GroupMessage, to: str = SVCS_GROUP,
-              timeout: float = SEND_TIMEOUT) -> None:
+def multicast(
+    group: pykka.ActorProxy, message: GroupMessage, to: str = SVCS_GROUP, timeout: float = SEND_TIMEOUT
+) -> None:
     """Send ``message`` to ``to`` (a group or a private name) and wait until the connection took it.
 
     Raises ``GroupConnectionError`` when it did not (the session is down, the
@@ -304,4 +310,6 @@ def multicast(group: pykka.ActorProxy, message: GroupMessage, to: str = SVCS_GRO
     except pykka.ActorDeadError as error:
         raise GroupConnectionError(CONNECTION_CLOSED, f"the group connection is gone: {error}") from None
     except pykka.Timeout:
-        raise GroupConnectionError(CONNECTION_CLOSED, f"the group connection did not take a {message.TYPE} in {timeout:g} s") from None
+        raise GroupConnectionError(
+            CONNECTION_CLOSED, f"the group connection did not take a {message.TYPE} in {timeout:g} s"
+        ) from None

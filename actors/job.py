@@ -1,6 +1,6 @@
 """The job message a Svc publishes and a worker consumes (docs/architecture.md, RabbitMQ).
 
-    {"v": 1, "id", "photo": "photos/<id>.png", "keywords": [...], "filename", "submitted_at"}
+{"v": 1, "id", "photo": "photos/<id>.png", "keywords": [...], "filename", "submitted_at"}
 """
 
 from __future__ import annotations

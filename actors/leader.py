@@ -33,8 +33,15 @@ class LeaderSettings:
 
 
 class Leader(GroupListener, pykka.ThreadingActor):
-    def __init__(self, group: pykka.ActorProxy, pending: pykka.ActorProxy, broker: pykka.ActorProxy,
-                 storage: pykka.ActorProxy, settings: LeaderSettings = LeaderSettings(), clock=time.time) -> None:
+    def __init__(
+        self,
+        group: pykka.ActorProxy,
+        pending: pykka.ActorProxy,
+        broker: pykka.ActorProxy,
+        storage: pykka.ActorProxy,
+        settings: LeaderSettings = LeaderSettings(),
+        clock=time.time,
+    ) -> None:
         super().__init__()
         self.group, self.pending, self.broker, self.storage = group, pending, broker, storage
         self.settings, self.clock = settings, clock
@@ -92,8 +99,9 @@ class Leader(GroupListener, pykka.ThreadingActor):
         for photo_id in due.retry:
             self._retry(photo_id, now)
         for photo_id in due.give_up:
-            self._multicast(JobFailed(photo_id, f"no worker finished the job after {self.settings.max_attempts} "
-                                                "attempts", now))
+            self._multicast(
+                JobFailed(photo_id, f"no worker finished the job after {self.settings.max_attempts} attempts", now)
+            )
         self.checkpoint()
 
     def _retry(self, photo_id: str, now: float) -> None:

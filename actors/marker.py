@@ -84,9 +84,17 @@ class Outage(Exception):
 
 
 class Marker(pykka.ThreadingActor):
-    def __init__(self, consumer: str, broker: pykka.ActorProxy, group: pykka.ActorProxy,
-                 storage: pykka.ActorProxy, mark=mark_photo, clock=time.time,
-                 max_deliveries: int = DEFAULT_MAX_DELIVERIES, retry_pause: float = RETRY_PAUSE) -> None:
+    def __init__(
+        self,
+        consumer: str,
+        broker: pykka.ActorProxy,
+        group: pykka.ActorProxy,
+        storage: pykka.ActorProxy,
+        mark=mark_photo,
+        clock=time.time,
+        max_deliveries: int = DEFAULT_MAX_DELIVERIES,
+        retry_pause: float = RETRY_PAUSE,
+    ) -> None:
         super().__init__()
         self.consumer, self.broker, self.group, self.storage = consumer, broker, group, storage
         self.mark, self.clock = mark, clock
@@ -161,8 +169,7 @@ class Marker(pykka.ThreadingActor):
         except UnreadableReport as error:
             log.warning("marker.report_unreadable", id=job.id, error=str(error))
             return None  # marked again, and the report rewritten
-        log.info("marker.already_marked", id=job.id, redelivered=delivery.redelivered,
-                 deliveries=delivery.deliveries)
+        log.info("marker.already_marked", id=job.id, redelivered=delivery.redelivered, deliveries=delivery.deliveries)
         return counts
 
     def _mark(self, job: Job) -> dict[str, int]:

@@ -36,9 +36,14 @@ log = structlog.get_logger()
 
 
 class PendingList(GroupListener, pykka.ThreadingActor):
-    def __init__(self, group: pykka.ActorProxy, listeners: Sequence[pykka.ActorProxy] = (),
-                 storage: pykka.ActorProxy | None = None, chunk_bytes: int = pending_snapshot.CHUNK_BYTES,
-                 tick: float = 1.0) -> None:
+    def __init__(
+        self,
+        group: pykka.ActorProxy,
+        listeners: Sequence[pykka.ActorProxy] = (),
+        storage: pykka.ActorProxy | None = None,
+        chunk_bytes: int = pending_snapshot.CHUNK_BYTES,
+        tick: float = 1.0,
+    ) -> None:
         super().__init__()
         self.group, self.listeners, self.chunk_bytes = group, list(listeners), chunk_bytes
         self.storage, self.tick_interval = storage, tick

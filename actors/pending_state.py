@@ -39,8 +39,15 @@ class Entry:
     svc: str = ""  # the private name of the Svc that accepted the upload: its load
 
     def as_dict(self) -> dict:
-        return {"id": self.id, "job": self.job.as_dict() if self.job else None, "status": self.status,
-                "attempts": self.attempts, "since": self.since, "reason": self.reason, "svc": self.svc}
+        return {
+            "id": self.id,
+            "job": self.job.as_dict() if self.job else None,
+            "status": self.status,
+            "attempts": self.attempts,
+            "since": self.since,
+            "reason": self.reason,
+            "svc": self.svc,
+        }
 
     @classmethod
     def from_dict(cls, data: dict) -> Entry:
@@ -84,9 +91,15 @@ def apply(entries: Entries, message: ListMessage) -> Entry | None:
         entries.pop(message.id, None)
         return None
     if isinstance(message, JobFailed):
-        entries[message.id] = Entry(message.id, current.job if current else None, FAILED,
-                                    current.attempts if current else 1, message.at, message.reason,
-                                    current.svc if current else "")
+        entries[message.id] = Entry(
+            message.id,
+            current.job if current else None,
+            FAILED,
+            current.attempts if current else 1,
+            message.at,
+            message.reason,
+            current.svc if current else "",
+        )
         return entries[message.id]
     if isinstance(message, JobRetry):
         if current is None or current.status != PENDING:

@@ -186,7 +186,7 @@ class Sync:
             self.waited = 0
         if entries is None:
             return ()
-        return self._install(entries, self.buffer[self.cut:], "snapshot")
+        return self._install(entries, self.buffer[self.cut :], "snapshot")
 
     def checkpoint_read(self, entries: Iterable[Entry]) -> Actions:
         """The entries of the checkpoint asked for with ``ReadCheckpoint``."""

@@ -61,8 +61,9 @@ def check_keywords(keywords: list[str]) -> tuple[str, ...]:
         if not keyword:
             raise BadUpload("an empty keyword: every keyword needs a letter or digit")
         if len(keyword) > MAX_KEYWORD_LENGTH:
-            raise BadUpload(f"keyword {keyword[:20]!r}... has {len(keyword)} characters: "
-                            f"at most {MAX_KEYWORD_LENGTH} are allowed")
+            raise BadUpload(
+                f"keyword {keyword[:20]!r}... has {len(keyword)} characters: at most {MAX_KEYWORD_LENGTH} are allowed"
+            )
     return tuple(dict.fromkeys(cleaned))  # duplicates dropped, order kept
 
 

@@ -27,8 +27,9 @@ class JobNotQueued(RuntimeError):
 
 
 class Uploader(pykka.ThreadingActor):
-    def __init__(self, storage: pykka.ActorProxy, broker: pykka.ActorProxy, group: pykka.ActorProxy,
-                 clock=time.time) -> None:
+    def __init__(
+        self, storage: pykka.ActorProxy, broker: pykka.ActorProxy, group: pykka.ActorProxy, clock=time.time
+    ) -> None:
         super().__init__()
         self.storage, self.broker, self.group, self.clock = storage, broker, group, clock
         self.me = ""
@@ -53,8 +54,9 @@ class Uploader(pykka.ThreadingActor):
             log.error("upload.not_queued", id=photo_id, error=str(error))
             self.storage.delete(job.photo).get()
             try:
-                group_messages.multicast(self.group, JobFailed(photo_id, f"could not queue the job: {error}",
-                                                               self.clock()))
+                group_messages.multicast(
+                    self.group, JobFailed(photo_id, f"could not queue the job: {error}", self.clock())
+                )
             except GroupError as lost:  # the leader gives the entry up when it finds the job overdue
                 log.error("upload.failure_not_announced", id=photo_id, error=str(lost))
             raise JobNotQueued(f"the job could not be queued: {error}") from error

@@ -64,6 +64,7 @@ LENGTH = struct.Struct("!I")
 
 # --- the baseline relay (runs in its own process) -------------------------------------------------
 
+
 def serve_relay() -> None:
     """Accept clients forever; every length-prefixed frame read from one goes to all, in one order."""
     listener = socket.create_server(("127.0.0.1", 0))
@@ -98,6 +99,7 @@ def serve_relay() -> None:
 
 
 # --- the two kinds of member ------------------------------------------------------------------------
+
 
 class RelayMember:
     def __init__(self, port: int, index: int) -> None:
@@ -150,6 +152,7 @@ class SpreadMember:
 
 
 # --- one measured run --------------------------------------------------------------------------------
+
 
 @dataclass
 class Run:
@@ -246,9 +249,14 @@ def start_daemon(base: Path) -> tuple[subprocess.Popen, str]:
 
     port = free_ports(1)[0]
     log = (base / "spread-daemon.log").open("wb")
-    popen = subprocess.Popen([sys.executable, "-m", "cli.main", "spread-daemon", "--port", str(port),
-                              "--name", "bench"], cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
-                             env={**os.environ, "PYTHONPATH": str(ROOT)}, start_new_session=True)
+    popen = subprocess.Popen(
+        [sys.executable, "-m", "cli.main", "spread-daemon", "--port", str(port), "--name", "bench"],
+        cwd=ROOT,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        start_new_session=True,
+    )
 
     def answers() -> bool:
         if popen.poll() is not None:
@@ -264,8 +272,12 @@ def start_daemon(base: Path) -> tuple[subprocess.Popen, str]:
 
 
 def start_relay() -> tuple[subprocess.Popen, int]:
-    popen = subprocess.Popen([sys.executable, str(Path(__file__).resolve()), "--relay-serve"], cwd=ROOT,
-                             stdout=subprocess.PIPE, start_new_session=True)
+    popen = subprocess.Popen(
+        [sys.executable, str(Path(__file__).resolve()), "--relay-serve"],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        start_new_session=True,
+    )
     line = popen.stdout.readline()
     if not line:
         raise RuntimeError(f"the relay exited with {popen.wait()}")
@@ -305,9 +317,11 @@ def multicast(base: Path, scale: float) -> None:
             side.measure(5, 200, 500, 50)
 
         print("multicast to 5 members (AGREED through the daemon; plain TCP fan-out relay as baseline)")
-        print(f"{'size':>7} {'senders':>7} | {'daemon msg/s':>12} {'relay msg/s':>11} {'ratio':>6} | "
-              f"{'daemon p50 ms':>13} {'relay p50 ms':>12} {'ratio':>6} | "
-              f"{'daemon p99 ms':>13} {'relay p99 ms':>12} {'ratio':>6}")
+        print(
+            f"{'size':>7} {'senders':>7} | {'daemon msg/s':>12} {'relay msg/s':>11} {'ratio':>6} | "
+            f"{'daemon p50 ms':>13} {'relay p50 ms':>12} {'ratio':>6} | "
+            f"{'daemon p99 ms':>13} {'relay p99 ms':>12} {'ratio':>6}"
+        )
         for size, senders, total, window, lat_total in CASES:
             total, lat_total = max(50, int(total * scale)), max(20, int(lat_total * scale))
             rates: dict[str, list[float]] = {"daemon": [], "relay": []}
@@ -321,12 +335,17 @@ def multicast(base: Path, scale: float) -> None:
             rate = {n: median(rates[n]) for n in rates}  # the median of each side's 4 runs
             p50 = {n: median(lats[n]) * 1000 for n in lats}
             p99 = {n: percentile(lats[n], 99) * 1000 for n in lats}
-            print(f"{size:>7} {senders:>7} | {rate['daemon']:>12.0f} {rate['relay']:>11.0f} "
-                  f"{rate['daemon'] / rate['relay']:>6.2f} | {p50['daemon']:>13.3f} {p50['relay']:>12.3f} "
-                  f"{p50['daemon'] / p50['relay']:>6.2f} | {p99['daemon']:>13.3f} {p99['relay']:>12.3f} "
-                  f"{p99['daemon'] / p99['relay']:>6.2f}", flush=True)
-        print("(msg/s: messages delivered to all 5 members per second; ratio daemon/relay, "
-              "throughput higher is better, latency lower is better)")
+            print(
+                f"{size:>7} {senders:>7} | {rate['daemon']:>12.0f} {rate['relay']:>11.0f} "
+                f"{rate['daemon'] / rate['relay']:>6.2f} | {p50['daemon']:>13.3f} {p50['relay']:>12.3f} "
+                f"{p50['daemon'] / p50['relay']:>6.2f} | {p99['daemon']:>13.3f} {p99['relay']:>12.3f} "
+                f"{p99['daemon'] / p99['relay']:>6.2f}",
+                flush=True,
+            )
+        print(
+            "(msg/s: messages delivered to all 5 members per second; ratio daemon/relay, "
+            "throughput higher is better, latency lower is better)"
+        )
     finally:
         for side in (spread_members, relay_members):
             if side is not None:
@@ -336,6 +355,7 @@ def multicast(base: Path, scale: float) -> None:
 
 
 # --- part 2: leader failover ----------------------------------------------------------------------------
+
 
 def failover(base: Path, rounds: int) -> None:
     import grpc
@@ -357,14 +377,18 @@ def failover(base: Path, rounds: int) -> None:
         svcs = [lab.start_svc(*svc_args) for _ in range(3)]
         until(lambda: pending_of(svcs[0]).leader, 20, "a leader")
         uploader = PhotoClient(svcs[1].address, timeout=60)
-        pending_ids = {uploader.upload(page_with("photomark", 1, seed=i), ["photomark"], filename=f"p{i}.png")
-                       for i in range(3)}
+        pending_ids = {
+            uploader.upload(page_with("photomark", 1, seed=i), ["photomark"], filename=f"p{i}.png") for i in range(3)
+        }
         uploader.close()
         target = sorted(pending_ids)[0]
 
         def replicas_agree() -> bool:
-            return all((lambda p: p.synced and {e.id for e in p.entries} == pending_ids)(pending_of(s))
-                       for s in svcs if s.alive())
+            return all(
+                (lambda p: p.synced and {e.id for e in p.entries} == pending_ids)(pending_of(s))
+                for s in svcs
+                if s.alive()
+            )
 
         until(replicas_agree, 20, "every replica to hold the pending list")
 
@@ -410,17 +434,24 @@ def failover(base: Path, rounds: int) -> None:
             probe.close()
             times.append(took)
             leader_times.append(leader_at - killed_at)
-            print(f"failover round {number}: {took * 1000:.1f} ms (leader=True seen after "
-                  f"{(leader_at - killed_at) * 1000:.1f} ms; new leader holds {len(held & pending_ids)}/"
-                  f"{len(pending_ids)} pending ids)", flush=True)
+            print(
+                f"failover round {number}: {took * 1000:.1f} ms (leader=True seen after "
+                f"{(leader_at - killed_at) * 1000:.1f} ms; new leader holds {len(held & pending_ids)}/"
+                f"{len(pending_ids)} pending ids)",
+                flush=True,
+            )
             if number < rounds:
                 svcs.append(lab.start_svc(*svc_args))
                 until(replicas_agree, 20, "the replacement Svc to receive the list")
 
-        print(f"failover median: {median(times) * 1000:.1f} ms over {rounds} rounds "
-              f"(target < 1000 ms; leader=True alone: median {median(leader_times) * 1000:.1f} ms)")
-        print(f"baseline status() round trip on a healthy Svc: median {rtt * 1000:.3f} ms, "
-              f"p99 {percentile(rtts, 99) * 1000:.3f} ms (200 calls)")
+        print(
+            f"failover median: {median(times) * 1000:.1f} ms over {rounds} rounds "
+            f"(target < 1000 ms; leader=True alone: median {median(leader_times) * 1000:.1f} ms)"
+        )
+        print(
+            f"baseline status() round trip on a healthy Svc: median {rtt * 1000:.3f} ms, "
+            f"p99 {percentile(rtts, 99) * 1000:.3f} ms (200 calls)"
+        )
         print(f"ratio failover/status round trip: {median(times) / rtt:.0f}")
 
 

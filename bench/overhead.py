@@ -64,9 +64,12 @@ def through_cluster(cases) -> list[float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--photos", type=int, default=6, help="how many evaluation photos to use")
-    parser.add_argument("--eval-dir", type=Path,
-                        default=Path(os.environ.get("PHOTOMARK_EVAL_DIR", ROOT / "tests" / "data" / "eval")),
-                        help="the evaluation sets (default: $PHOTOMARK_EVAL_DIR or tests/data/eval)")
+    parser.add_argument(
+        "--eval-dir",
+        type=Path,
+        default=Path(os.environ.get("PHOTOMARK_EVAL_DIR", ROOT / "tests" / "data" / "eval")),
+        help="the evaluation sets (default: $PHOTOMARK_EVAL_DIR or tests/data/eval)",
+    )
     args = parser.parse_args()
     logs.configure("error", json_output=False)
     cases = load_cases(args.eval_dir, args.photos)
@@ -77,8 +80,10 @@ def main() -> None:
     bare_per_photo = statistics.mean(before + after)
     cluster_per_photo = statistics.mean(cluster)
     print(f"photos: {len(cases)}")
-    print(f"bare OCR + drawing : {bare_per_photo:.3f} s/photo (before {statistics.mean(before):.3f}, "
-          f"after {statistics.mean(after):.3f})")
+    print(
+        f"bare OCR + drawing : {bare_per_photo:.3f} s/photo (before {statistics.mean(before):.3f}, "
+        f"after {statistics.mean(after):.3f})"
+    )
     print(f"embedded cluster   : {cluster_per_photo:.3f} s/photo (upload to download)")
     print(f"ratio cluster/bare : {cluster_per_photo / bare_per_photo:.3f}  (target <= 1.10)")
 

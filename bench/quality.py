@@ -45,14 +45,10 @@ def baseline_predict(path: Path, keywords: list[str]) -> dict:
     """What the plain baseline predicts for one page: one ``image_to_data``
     call (eng, default page segmentation), and every word whose normalised
     text equals a keyword, boxed as Tesseract boxed it."""
-    data = pytesseract.image_to_data(
-        str(path), lang="eng", output_type=pytesseract.Output.DICT
-    )
+    data = pytesseract.image_to_data(str(path), lang="eng", output_type=pytesseract.Output.DICT)
     want = {k.lower(): k for k in keywords}
     pred = {k: [] for k in keywords}
-    for text, x, y, w, h in zip(
-        data["text"], data["left"], data["top"], data["width"], data["height"]
-    ):
+    for text, x, y, w, h in zip(data["text"], data["left"], data["top"], data["width"], data["height"]):
         k = want.get(scoring.normalise_word(text or ""))
         if k is not None:
             pred[k].append([x, y, x + w, y + h])
@@ -73,18 +69,14 @@ def marker_predict(path: Path, keywords: list[str]) -> tuple[dict, float]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument(
         "--eval-dir",
         type=Path,
         default=default_eval_dir(),
         help="default: $PHOTOMARK_EVAL_DIR or tests/data/eval",
     )
-    parser.add_argument(
-        "--set", default="dev", help="the evaluation set inside it (default dev)"
-    )
+    parser.add_argument("--set", default="dev", help="the evaluation set inside it (default dev)")
     parser.add_argument("--limit", type=int, default=0, help="only the first N pages")
     parser.add_argument(
         "--keep",
@@ -117,15 +109,11 @@ def main() -> None:
         keywords = list(case.keywords)
         started = time.perf_counter()
         pred = baseline_predict(path, keywords)
-        seconds["baseline"].setdefault(variant, []).append(
-            time.perf_counter() - started
-        )
+        seconds["baseline"].setdefault(variant, []).append(time.perf_counter() - started)
         (dirs["baseline"] / f"{stem}.json").write_text(json.dumps(pred))
         started = time.perf_counter()
         pred, ocr_seconds = marker_predict(path, keywords)
-        seconds["photomark"].setdefault(variant, []).append(
-            time.perf_counter() - started
-        )
+        seconds["photomark"].setdefault(variant, []).append(time.perf_counter() - started)
         seconds["photomark-ocr"].setdefault(variant, []).append(ocr_seconds)
         (dirs["photomark"] / f"{stem}.json").write_text(json.dumps(pred))
         print(
@@ -136,9 +124,7 @@ def main() -> None:
     scores = {name: scoring.score_files(cases, d).groups for name, d in dirs.items()}
     print()
     print(f"{'':16s} {'baseline':>26s}   {'photomark':>26s}")
-    print(
-        f"{'':16s} {'recall':>8s} {'prec':>8s} {'F1':>8s}   {'recall':>8s} {'prec':>8s} {'F1':>8s}"
-    )
+    print(f"{'':16s} {'recall':>8s} {'prec':>8s} {'F1':>8s}   {'recall':>8s} {'prec':>8s} {'F1':>8s}")
     groups = ["ALL"] + sorted(k for k in scores["baseline"] if k.startswith("variant="))
     groups += sorted(k for k in scores["baseline"] if k.startswith("role="))
     for group in groups:
@@ -155,11 +141,7 @@ def main() -> None:
 
     def per_page(name: str, variant: str | None = None) -> float:
         runs = seconds[name]
-        return mean(
-            runs.get(variant, [])
-            if variant
-            else [t for ts in runs.values() for t in ts]
-        )
+        return mean(runs.get(variant, []) if variant else [t for ts in runs.values() for t in ts])
 
     print(
         f"{'seconds/page':16s} {'baseline':>8s} {'marker':>8s} {'its OCR':>8s}"
@@ -172,10 +154,7 @@ def main() -> None:
             per_page("photomark-ocr", variant),
         )
         label = "ALL" if variant is None else f"variant={variant}"
-        print(
-            f"{label:16s} {b:8.2f} {m:8.2f} {o:8.2f}"
-            f" {m / b if b else 0:15.2f}x {o / b if b else 0:12.2f}x"
-        )
+        print(f"{label:16s} {b:8.2f} {m:8.2f} {o:8.2f} {m / b if b else 0:15.2f}x {o / b if b else 0:12.2f}x")
     print(f"\npredictions: {out}")
 
 

@@ -158,8 +158,13 @@ def main() -> None:
     parser.add_argument("--photos", type=int, default=20)
     parser.add_argument("--lines", type=int, default=12, help="text lines per photo (more: longer OCR)")
     parser.add_argument("--large-runs", type=int, default=3, help="uploads and downloads of the ~20 MB photo")
-    parser.add_argument("--rounds", type=int, default=2, choices=(1, 2),
-                        help="1: direct, 1 worker, 2 workers; 2: then again in reverse order")
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=2,
+        choices=(1, 2),
+        help="1: direct, 1 worker, 2 workers; 2: then again in reverse order",
+    )
     parser.add_argument("--skip-large", action="store_true")
     args = parser.parse_args()
     exit_on_sigterm()
@@ -180,7 +185,7 @@ def main() -> None:
         # ABBA against drift: direct, 1 worker, 2 workers, then 2 workers, 1 worker, direct.
         times: dict[str, list[float]] = {"direct": [], "one": [], "two": []}
         second = None
-        for order in (("direct", "one", "two"), ("two", "one", "direct"))[:max(1, args.rounds)]:
+        for order in (("direct", "one", "two"), ("two", "one", "direct"))[: max(1, args.rounds)]:
             for mode in order:
                 if mode == "direct":
                     times[mode].append(direct(photos))
@@ -201,14 +206,21 @@ def main() -> None:
         rate = {mode: n * len(t) / sum(t) for mode, t in times.items()}  # photos over the summed time
         each = {mode: ", ".join(f"{n / x:.3f}" for x in t) for mode, t in times.items()}
         direct_rate, one_rate, two_rate = rate["direct"], rate["one"], rate["two"]
-        print(f"photos: {n} (900x{120 + 70 * args.lines} px, {args.lines} lines), {CLIENTS} client threads, "
-              f"{len(times['direct'])} round(s)")
+        print(
+            f"photos: {n} (900x{120 + 70 * args.lines} px, {args.lines} lines), {CLIENTS} client threads, "
+            f"{len(times['direct'])} round(s)"
+        )
         print(f"load average (1 min) before {load_before[0]:.2f}, after {load_after[0]:.2f} on {os.cpu_count()} cores")
         print(f"direct mark_photo : {direct_rate:.3f} photos/s (each run: {each['direct']})")
-        print(f"1 worker          : {one_rate:.3f} photos/s (each run: {each['one']})  "
-              f"ratio 1 worker/direct {one_rate / direct_rate:.3f}  (target >= 0.90)")
-        print(f"2 workers         : {two_rate:.3f} photos/s (each run: {each['two']})  "
-              f"ratio 2 workers/1 worker {two_rate / one_rate:.3f}  (target >= 1.8 on 2 cores)", flush=True)
+        print(
+            f"1 worker          : {one_rate:.3f} photos/s (each run: {each['one']})  "
+            f"ratio 1 worker/direct {one_rate / direct_rate:.3f}  (target >= 0.90)"
+        )
+        print(
+            f"2 workers         : {two_rate:.3f} photos/s (each run: {each['two']})  "
+            f"ratio 2 workers/1 worker {two_rate / one_rate:.3f}  (target >= 1.8 on 2 cores)",
+            flush=True,
+        )
 
         if args.skip_large:
             return
@@ -245,10 +257,14 @@ def main() -> None:
         copy = len(big) / MB / median(copies)
         print(f"large photo: {len(big) / MB:.1f} MB PNG upload, marked photo {median(sizes) / MB:.1f} MB download")
         print(f"socket copy over loopback : {copy:.0f} MB/s (median of 5)")
-        print(f"upload (until the id)     : {up:.1f} MB/s (median of {len(uploads)}: "
-              f"{', '.join(f'{t:.2f}' for t in uploads)} s)  ratio upload/copy {up / copy:.3f}")
-        print(f"download (stream only)    : {down:.1f} MB/s (median of {len(downloads)}: "
-              f"{', '.join(f'{t:.2f}' for t in downloads)} s)  ratio download/copy {down / copy:.3f}")
+        print(
+            f"upload (until the id)     : {up:.1f} MB/s (median of {len(uploads)}: "
+            f"{', '.join(f'{t:.2f}' for t in uploads)} s)  ratio upload/copy {up / copy:.3f}"
+        )
+        print(
+            f"download (stream only)    : {down:.1f} MB/s (median of {len(downloads)}: "
+            f"{', '.join(f'{t:.2f}' for t in downloads)} s)  ratio download/copy {down / copy:.3f}"
+        )
 
 
 if __name__ == "__main__":

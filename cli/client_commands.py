@@ -13,15 +13,32 @@ from cli.roles.config import DEFAULT_REGISTER
 from gateways.rpc.client import STATE_NAMES, PhotoClient
 
 register_option = click.option(
-    "--register", "register_address", envvar="PHOTOMARK_REGISTER", default=DEFAULT_REGISTER, show_default=True,
-    show_envvar=True, help="ip:port of the Register that hands out a Svc.")
+    "--register",
+    "register_address",
+    envvar="PHOTOMARK_REGISTER",
+    default=DEFAULT_REGISTER,
+    show_default=True,
+    show_envvar=True,
+    help="ip:port of the Register that hands out a Svc.",
+)
 svc_option = click.option(
-    "--svc", "svc_address", envvar="PHOTOMARK_SVC", default=None, show_envvar=True,
-    help="ip:port of a Svc to use directly, skipping the Register.")
+    "--svc",
+    "svc_address",
+    envvar="PHOTOMARK_SVC",
+    default=None,
+    show_envvar=True,
+    help="ip:port of a Svc to use directly, skipping the Register.",
+)
 keyword_option = click.option(
-    "-w", "--word", "keywords", multiple=True, required=True, metavar="WORD",
+    "-w",
+    "--word",
+    "keywords",
+    multiple=True,
+    required=True,
+    metavar="WORD",
     help="A keyword to mark; repeat for several (up to 100, each up to 100 characters). "
-         "A phrase in quotes is found as consecutive words.")
+    "A phrase in quotes is found as consecutive words.",
+)
 
 
 def connect(register_address: str, svc_address: str | None, wait: float = 5.0) -> PhotoClient:
@@ -41,8 +58,9 @@ def download_to(client: PhotoClient, photo_id: str, out: Path, report: bool = Fa
         with output.transfer(f"downloading {out.name}", None) as moved:
             result = client.download(photo_id, report=report, progress=moved)
     if result.state != "READY":
-        code = {"NOT_FOUND": output.EXIT_NOT_FOUND, "PROCESSING": output.EXIT_NOT_READY}.get(result.state,
-                                                                                             output.EXIT_ERROR)
+        code = {"NOT_FOUND": output.EXIT_NOT_FOUND, "PROCESSING": output.EXIT_NOT_READY}.get(
+            result.state, output.EXIT_ERROR
+        )
         output.fail(f"{photo_id} is {result.state}: {result.message}", code)
     out.write_bytes(result.data)
 
@@ -58,8 +76,14 @@ def print_status(reply) -> None:
 @keyword_option
 @register_option
 @svc_option
-@click.option("--wait", type=float, default=0, show_default=True, metavar="SECONDS",
-              help="After uploading, wait this long for the photo to be marked and print its counts.")
+@click.option(
+    "--wait",
+    type=float,
+    default=0,
+    show_default=True,
+    metavar="SECONDS",
+    help="After uploading, wait this long for the photo to be marked and print its counts.",
+)
 def upload(photo: Path, keywords, register_address, svc_address, wait) -> None:
     """Upload PHOTO with keywords to mark; prints its id (32 hex digits) on stdout."""
     client = connect(register_address, svc_address)
@@ -75,8 +99,14 @@ def upload(photo: Path, keywords, register_address, svc_address, wait) -> None:
 @click.argument("photo_id", metavar="ID")
 @register_option
 @svc_option
-@click.option("--wait", type=float, default=0, show_default=True, metavar="SECONDS",
-              help="Wait up to this long for the photo to leave PROCESSING.")
+@click.option(
+    "--wait",
+    type=float,
+    default=0,
+    show_default=True,
+    metavar="SECONDS",
+    help="Wait up to this long for the photo to leave PROCESSING.",
+)
 def status(photo_id, register_address, svc_address, wait) -> None:
     """Print where photo ID stands: READY (with counts), PROCESSING, FAILED (with the reason).
 
@@ -92,13 +122,25 @@ def status(photo_id, register_address, svc_address, wait) -> None:
 
 @click.command()
 @click.argument("photo_id", metavar="ID")
-@click.option("-o", "--output", "out", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Where to write the marked photo [default: ID_marks.png, or ID_marks.json with --report].")
+@click.option(
+    "-o",
+    "--output",
+    "out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Where to write the marked photo [default: ID_marks.png, or ID_marks.json with --report].",
+)
 @click.option("--report", is_flag=True, help="Download the JSON report instead of the marked photo.")
 @register_option
 @svc_option
-@click.option("--wait", type=float, default=0, show_default=True, metavar="SECONDS",
-              help="Wait up to this long for the photo to be marked before downloading.")
+@click.option(
+    "--wait",
+    type=float,
+    default=0,
+    show_default=True,
+    metavar="SECONDS",
+    help="Wait up to this long for the photo to be marked before downloading.",
+)
 def download(photo_id, out, report, register_address, svc_address, wait) -> None:
     """Download the marked photo (or its report) of photo ID.
 

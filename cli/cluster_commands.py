@@ -18,26 +18,61 @@ from cli.roles.embedded import ClusterNotStarted, EmbeddedCluster, EmbeddedConfi
 from gateways.rpc.client import STATE_NAMES, PhotoClient
 
 data_option = click.option(
-    "--data", "data_dir", envvar="PHOTOMARK_DATA", default="photomark-data", show_default=True, show_envvar=True,
-    type=click.Path(file_okay=False, path_type=Path), help="Directory where photos, marks and state are stored.")
+    "--data",
+    "data_dir",
+    envvar="PHOTOMARK_DATA",
+    default="photomark-data",
+    show_default=True,
+    show_envvar=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Directory where photos, marks and state are stored.",
+)
 workers_option = click.option(
-    "--workers", envvar="PHOTOMARK_WORKERS", default=3, show_default=True, show_envvar=True,
-    type=click.IntRange(1, 64), help="Workers (each one marker) in the embedded cluster.")
+    "--workers",
+    envvar="PHOTOMARK_WORKERS",
+    default=3,
+    show_default=True,
+    show_envvar=True,
+    type=click.IntRange(1, 64),
+    help="Workers (each one marker) in the embedded cluster.",
+)
 group_option = click.option(
-    "--group", envvar="PHOTOMARK_GROUP", type=click.Choice(["spread", "memory"]), default="spread",
-    show_default=True, show_envvar=True,
+    "--group",
+    envvar="PHOTOMARK_GROUP",
+    type=click.Choice(["spread", "memory"]),
+    default="spread",
+    show_default=True,
+    show_envvar=True,
     help="Group communication inside the cluster: the Spread-compatible daemon in-process (as in the lab) "
-         "or an in-memory group.")
+    "or an in-memory group.",
+)
 max_upload_option = click.option(
-    "--max-upload-mb", envvar="PHOTOMARK_MAX_UPLOAD_MB", default=50, show_default=True, show_envvar=True,
-    type=click.IntRange(1, 4096), help="Largest photo a Svc accepts, in MiB.")
+    "--max-upload-mb",
+    envvar="PHOTOMARK_MAX_UPLOAD_MB",
+    default=50,
+    show_default=True,
+    show_envvar=True,
+    type=click.IntRange(1, 4096),
+    help="Largest photo a Svc accepts, in MiB.",
+)
 
 
-def _config(data_dir: Path, workers: int, max_upload_mb: int, group: str, register_listen: str = "127.0.0.1:0",
-            svc_listen: str = "127.0.0.1:0") -> EmbeddedConfig:
+def _config(
+    data_dir: Path,
+    workers: int,
+    max_upload_mb: int,
+    group: str,
+    register_listen: str = "127.0.0.1:0",
+    svc_listen: str = "127.0.0.1:0",
+) -> EmbeddedConfig:
     limits = Limits(max_bytes=max_upload_mb * 1024 * 1024)
-    return EmbeddedConfig(data_dir=data_dir, register=RegisterConfig(listen=register_listen),
-                          svc=replace(SvcConfig(listen=svc_listen), limits=limits), workers=workers, group=group)
+    return EmbeddedConfig(
+        data_dir=data_dir,
+        register=RegisterConfig(listen=register_listen),
+        svc=replace(SvcConfig(listen=svc_listen), limits=limits),
+        workers=workers,
+        group=group,
+    )
 
 
 @click.command()
@@ -45,10 +80,22 @@ def _config(data_dir: Path, workers: int, max_upload_mb: int, group: str, regist
 @workers_option
 @max_upload_option
 @group_option
-@click.option("--listen", envvar="PHOTOMARK_REGISTER_LISTEN", default=DEFAULT_REGISTER, show_default=True,
-              show_envvar=True, help="ip:port the embedded Register listens on.")
-@click.option("--svc-listen", envvar="PHOTOMARK_SVC_LISTEN", default="127.0.0.1:0", show_default=True,
-              show_envvar=True, help="ip:port the embedded Svc listens on (port 0: any free port).")
+@click.option(
+    "--listen",
+    envvar="PHOTOMARK_REGISTER_LISTEN",
+    default=DEFAULT_REGISTER,
+    show_default=True,
+    show_envvar=True,
+    help="ip:port the embedded Register listens on.",
+)
+@click.option(
+    "--svc-listen",
+    envvar="PHOTOMARK_SVC_LISTEN",
+    default="127.0.0.1:0",
+    show_default=True,
+    show_envvar=True,
+    help="ip:port the embedded Svc listens on (port 0: any free port).",
+)
 def up(data_dir, workers, max_upload_mb, group, listen, svc_listen) -> None:
     """Run a whole cluster in this process until Ctrl-C: a Register, one Svc and workers.
 
@@ -94,12 +141,28 @@ def _wait_unless_given_up(cluster: EmbeddedCluster, client: PhotoClient, photo_i
 @click.command()
 @click.argument("photo", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @keyword_option
-@click.option("-o", "--output", "out", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Where to write the marked photo [default: PHOTO_marks.png beside the photo].")
-@click.option("--report", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Also write the JSON report (counts, boxes, what OCR read) to this file.")
-@click.option("--timeout", type=float, default=600, show_default=True, metavar="SECONDS",
-              help="How long to wait for the photo to be marked.")
+@click.option(
+    "-o",
+    "--output",
+    "out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Where to write the marked photo [default: PHOTO_marks.png beside the photo].",
+)
+@click.option(
+    "--report",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Also write the JSON report (counts, boxes, what OCR read) to this file.",
+)
+@click.option(
+    "--timeout",
+    type=float,
+    default=600,
+    show_default=True,
+    metavar="SECONDS",
+    help="How long to wait for the photo to be marked.",
+)
 @data_option
 @workers_option
 @max_upload_option
@@ -119,8 +182,10 @@ def mark(photo: Path, keywords, out, report, timeout, data_dir, workers, max_upl
             reply = _wait_unless_given_up(cluster, client, photo_id, timeout)
             state = STATE_NAMES[reply.state]
             if state != "READY":
-                output.fail(f"{photo} was not marked: {state} {reply.message}",
-                            output.EXIT_NOT_READY if state == "PROCESSING" else output.EXIT_ERROR)
+                output.fail(
+                    f"{photo} was not marked: {state} {reply.message}",
+                    output.EXIT_NOT_READY if state == "PROCESSING" else output.EXIT_ERROR,
+                )
             download_to(client, photo_id, out)
             if report:
                 download_to(client, photo_id, report, report=True)

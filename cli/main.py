@@ -12,11 +12,22 @@ from cli.shell import shell_command
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
-@click.option("--log-level", envvar="PHOTOMARK_LOG_LEVEL", default="warning", show_default=True, show_envvar=True,
-              type=click.Choice(["debug", "info", "warning", "error"], case_sensitive=False),
-              help="Least severe log events shown (on stderr).")
-@click.option("--log-json/--log-console", envvar="PHOTOMARK_LOG_JSON", default=None, show_envvar=True,
-              help="Log as JSON lines or for people [default: people on a terminal, JSON otherwise].")
+@click.option(
+    "--log-level",
+    envvar="PHOTOMARK_LOG_LEVEL",
+    default="warning",
+    show_default=True,
+    show_envvar=True,
+    type=click.Choice(["debug", "info", "warning", "error"], case_sensitive=False),
+    help="Least severe log events shown (on stderr).",
+)
+@click.option(
+    "--log-json/--log-console",
+    envvar="PHOTOMARK_LOG_JSON",
+    default=None,
+    show_envvar=True,
+    help="Log as JSON lines or for people [default: people on a terminal, JSON otherwise].",
+)
 @click.version_option(package_name="photomark")
 def cli(log_level: str, log_json: bool | None) -> None:
     """photomark: find keywords in photos with OCR and mark them.

@@ -52,8 +52,15 @@ def rpc_errors(what: str):
 @contextmanager
 def transfer(description: str, total: int | None):
     """A progress bar for an upload or download; silent when stderr is not a terminal."""
-    with Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
-                  console=console, transient=True, disable=not console.is_terminal) as progress:
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        console=console,
+        transient=True,
+        disable=not console.is_terminal,
+    ) as progress:
         task = progress.add_task(description, total=total)
         yield lambda moved: progress.advance(task, moved)
 

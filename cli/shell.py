@@ -29,7 +29,7 @@ from cli.output import counts_table
 from gateways.rpc.client import STATE_NAMES, PhotoClient, RegisterClient
 
 HELP = {
-    "upload": "upload PHOTO WORD [WORD ...]   upload a photo; quote a phrase: \"due date\"",
+    "upload": 'upload PHOTO WORD [WORD ...]   upload a photo; quote a phrase: "due date"',
     "status": "status ID [SECONDS]            where the photo stands; wait up to SECONDS",
     "download": "download ID [FILE]             write the marked photo (default ID_marks.png)",
     "report": "report ID [FILE]               write the JSON report (default ID_marks.json)",
@@ -154,11 +154,13 @@ class Shell:
 
     def do_pending(self, args: list[str]) -> None:
         reply = self.client.pending()
-        self.console.print(f"{reply.member} leader={reply.leader} synced={reply.synced} "
-                           f"entries={len(reply.entries)}", highlight=False)
+        self.console.print(
+            f"{reply.member} leader={reply.leader} synced={reply.synced} entries={len(reply.entries)}", highlight=False
+        )
         for entry in reply.entries[:50]:
-            self.console.print(f"  {entry.id} {entry.status} attempt {entry.attempts} {entry.reason}".rstrip(),
-                               highlight=False)
+            self.console.print(
+                f"  {entry.id} {entry.status} attempt {entry.attempts} {entry.reason}".rstrip(), highlight=False
+            )
 
 
 class ShellCompleter(Completer):
@@ -199,9 +201,13 @@ def run(shell: Shell, session: PromptSession) -> None:
 
 @click.command("shell")
 @register_option
-@click.option("--history", type=click.Path(dir_okay=False, path_type=Path),
-              default=Path.home() / ".photomark_history", show_default=True,
-              help="File that keeps the command history between sessions.")
+@click.option(
+    "--history",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=Path.home() / ".photomark_history",
+    show_default=True,
+    help="File that keeps the command history between sessions.",
+)
 def shell_command(register_address: str, history: Path) -> None:
     """An interactive client: upload, status, download and report, with history and completion."""
     try:

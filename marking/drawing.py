@@ -40,9 +40,7 @@ def legend_font_size(size: tuple[int, int]) -> int:
     return max(12, round(min(size) / 45))
 
 
-def draw_marks(
-    image: Image.Image, matches: Mapping[str, Sequence[Occurrence]]
-) -> Image.Image:
+def draw_marks(image: Image.Image, matches: Mapping[str, Sequence[Occurrence]]) -> Image.Image:
     """A copy of ``image`` (RGB) with every occurrence marked and the legend
     stamped in the corner that hides the fewest marks."""
     base = image.convert("RGBA")
@@ -59,9 +57,7 @@ def draw_marks(
     for index, occurrences in enumerate(matches.values()):
         for occurrence in occurrences:
             x0, y0, x1, y1 = _padded(occurrence.box, outline, base.size)
-            draw.rectangle(
-                (x0, y0, x1 - 1, y1 - 1), outline=colour(index) + (255,), width=outline
-            )
+            draw.rectangle((x0, y0, x1 - 1, y1 - 1), outline=colour(index) + (255,), width=outline)
     _draw_legend(marked, matches)
     return marked.convert("RGB")
 
@@ -89,17 +85,13 @@ def legend_lines(matches: Mapping[str, Sequence[Occurrence]]) -> list[str]:
     return lines
 
 
-def legend_box(
-    image_size: tuple[int, int], matches: Mapping[str, Sequence[Occurrence]]
-) -> Box:
+def legend_box(image_size: tuple[int, int], matches: Mapping[str, Sequence[Occurrence]]) -> Box:
     """Where the legend goes: (x0, y0, x1, y1) in the image."""
     box, _ = _legend_layout(image_size, matches)
     return box
 
 
-def _legend_layout(
-    image_size: tuple[int, int], matches: Mapping[str, Sequence[Occurrence]]
-):
+def _legend_layout(image_size: tuple[int, int], matches: Mapping[str, Sequence[Occurrence]]):
     font = ImageFont.load_default(size=legend_font_size(image_size))
     lines = legend_lines(matches) or ["(no keywords)"]
     size = font.size
@@ -129,12 +121,8 @@ def _overlaps(a: Box, b: Box) -> bool:
     return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
 
 
-def _draw_legend(
-    marked: Image.Image, matches: Mapping[str, Sequence[Occurrence]]
-) -> None:
-    (x0, y0, x1, y1), (font, lines, pad, swatch, line_height) = _legend_layout(
-        marked.size, matches
-    )
+def _draw_legend(marked: Image.Image, matches: Mapping[str, Sequence[Occurrence]]) -> None:
+    (x0, y0, x1, y1), (font, lines, pad, swatch, line_height) = _legend_layout(marked.size, matches)
     panel = Image.new("RGBA", marked.size, (0, 0, 0, 0))
     ImageDraw.Draw(panel).rectangle((x0, y0, x1 - 1, y1 - 1), fill=LEGEND_BACKGROUND)
     marked.alpha_composite(panel)

@@ -51,9 +51,7 @@ def normalise(text: str) -> str:
     """Case- and accent-insensitive form of ``text``: NFKC, casefold, combining
     marks removed, punctuation around it stripped."""
     text = unicodedata.normalize("NFKC", text).casefold()
-    text = "".join(
-        c for c in unicodedata.normalize("NFD", text) if not unicodedata.combining(c)
-    )
+    text = "".join(c for c in unicodedata.normalize("NFD", text) if not unicodedata.combining(c))
     return _EDGE_PUNCTUATION.sub("", unicodedata.normalize("NFC", text))
 
 
@@ -116,9 +114,7 @@ def union(boxes: Sequence[Box]) -> Box:
     )
 
 
-def match(
-    words: Iterable[Word], keywords: Sequence[str]
-) -> dict[str, list[Occurrence]]:
+def match(words: Iterable[Word], keywords: Sequence[str]) -> dict[str, list[Occurrence]]:
     """Every keyword (in the order given, duplicates once) with the list of its
     occurrences, in reading order; an absent keyword maps to an empty list."""
     grouped = [[(normalise(w.text), w) for w in line] for line in lines(words)]
@@ -155,26 +151,15 @@ def _match_at(tokens: list[str], line: list[tuple[str, Word]], i: int) -> int:
     """How many words of ``line`` from ``i`` on make the keyword (0: none)."""
     n = len(tokens)
     window = line[i : i + n]
-    if len(window) == n and all(
-        token_matches(t, text, w.confidence) for t, (text, w) in zip(tokens, window)
-    ):
+    if len(window) == n and all(token_matches(t, text, w.confidence) for t, (text, w) in zip(tokens, window)):
         return n
     # A single long word OCR split in two ("requir ed,", "mes ages").
-    if (
-        MERGE_SPLIT_WORDS
-        and n == 1
-        and len(tokens[0]) >= FUZZY_MIN_LENGTH
-        and i + 1 < len(line)
-    ):
+    if MERGE_SPLIT_WORDS and n == 1 and len(tokens[0]) >= FUZZY_MIN_LENGTH and i + 1 < len(line):
         (_, a), (_, b) = line[i], line[i + 1]
         joined = normalise(a.text + b.text)
         # Two real words can join into a near miss ("value is" ~ "values"):
         # a shorter keyword must be joined exactly.
-        confidence = (
-            min(a.confidence, b.confidence)
-            if len(tokens[0]) >= MERGE_FUZZY_MIN_LENGTH
-            else 100.0
-        )
+        confidence = min(a.confidence, b.confidence) if len(tokens[0]) >= MERGE_FUZZY_MIN_LENGTH else 100.0
         if token_matches(tokens[0], joined, confidence):
             return 2
     return 0

@@ -167,9 +167,7 @@ def ocr_timeout(size: tuple[int, int]) -> float:
     return OCR_TIMEOUT_BASE + OCR_TIMEOUT_PER_MEGAPIXEL * size[0] * size[1] / 1e6
 
 
-def prepare(
-    image: Image.Image, settings: Settings = DEFAULT_SETTINGS
-) -> tuple[Image.Image, float]:
+def prepare(image: Image.Image, settings: Settings = DEFAULT_SETTINGS) -> tuple[Image.Image, float]:
     """The image Tesseract reads, and its scale relative to ``image``."""
     prepared = image
     if settings.grayscale:

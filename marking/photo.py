@@ -67,9 +67,7 @@ def open_photo(data: bytes, *, max_pixels: int | None = None) -> Image.Image:
     except Image.DecompressionBombError as e:
         raise PhotoTooLarge(f"photo too large to decode: {e}") from e
     except UnidentifiedImageError as e:
-        raise NotAnImage(
-            f"not an image: {len(data)} bytes in no format Pillow knows"
-        ) from e
+        raise NotAnImage(f"not an image: {len(data)} bytes in no format Pillow knows") from e
     except MemoryError:
         raise
     except Exception as e:  # Pillow's parsers raise many kinds on odd files
@@ -97,9 +95,7 @@ def open_photo(data: bytes, *, max_pixels: int | None = None) -> Image.Image:
         raise
     except Exception as e:  # truncated or corrupt data, in any of Pillow's ways
         # Pillow says "image file is truncated", "broken data stream", ...
-        raise NotAnImage(
-            f"not a decodable {image.format or ''} image: {_describe(e)}".replace("  ", " ")
-        ) from e
+        raise NotAnImage(f"not a decodable {image.format or ''} image: {_describe(e)}".replace("  ", " ")) from e
 
 
 @functools.cache

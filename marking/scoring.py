@@ -128,8 +128,9 @@ def iou(a: Sequence[float], b: Sequence[float]) -> float:
     return inter / union if union > 0 else 0.0
 
 
-def match(expected: Sequence[Sequence[float]], predicted: Sequence[Sequence[float]],
-          threshold: float = IOU_THRESHOLD) -> int:
+def match(
+    expected: Sequence[Sequence[float]], predicted: Sequence[Sequence[float]], threshold: float = IOU_THRESHOLD
+) -> int:
     """How many predicted boxes match an expected one: pairs with IoU >=
     ``threshold``, one-to-one, taken greedily by IoU, highest first (ties:
     the later expected box, then the later predicted box, first)."""
@@ -165,23 +166,34 @@ def predicted_boxes(prediction: Mapping[str, object], keyword: str) -> list[Sequ
     return [b for b in boxes if is_box(b)]
 
 
-def score_case(case: Case, prediction: Mapping[str, object] | None,
-               threshold: float = IOU_THRESHOLD) -> list[KeywordScore]:
+def score_case(
+    case: Case, prediction: Mapping[str, object] | None, threshold: float = IOU_THRESHOLD
+) -> list[KeywordScore]:
     """The score of every keyword of one page (``prediction`` None: no file)."""
     prediction = prediction or {}
     scores = []
     for keyword in case.keywords:
         expected = case.expected.get(keyword, ())
         predicted = predicted_boxes(prediction, keyword)
-        scores.append(KeywordScore(case.image, keyword, case.role(keyword), case.variant,
-                                   match(expected, predicted, threshold), len(expected), len(predicted)))
+        scores.append(
+            KeywordScore(
+                case.image,
+                keyword,
+                case.role(keyword),
+                case.variant,
+                match(expected, predicted, threshold),
+                len(expected),
+                len(predicted),
+            )
+        )
     return scores
 
 
 def tally(scores: Iterable[KeywordScore]) -> Tally:
     scores = list(scores)
-    return Tally(len(scores), sum(s.matched for s in scores), sum(s.expected for s in scores),
-                 sum(s.predicted for s in scores))
+    return Tally(
+        len(scores), sum(s.matched for s in scores), sum(s.expected for s in scores), sum(s.predicted for s in scores)
+    )
 
 
 def group_tallies(scores: Sequence[KeywordScore]) -> dict[str, Tally]:
@@ -195,8 +207,9 @@ def group_tallies(scores: Sequence[KeywordScore]) -> dict[str, Tally]:
     return groups
 
 
-def score(cases: Sequence[Case], predictions: Mapping[str, Mapping[str, object] | None],
-          threshold: float = IOU_THRESHOLD) -> Scores:
+def score(
+    cases: Sequence[Case], predictions: Mapping[str, Mapping[str, object] | None], threshold: float = IOU_THRESHOLD
+) -> Scores:
     """Score ``predictions`` (by page stem; a page absent or None has no
     prediction file) against ``cases``."""
     per_keyword = [s for case in cases for s in score_case(case, predictions.get(case.stem), threshold)]

@@ -32,8 +32,21 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 SCRATCH = ROOT / "build" / "mutation"
 # What a scratch copy leaves out: the environment, generated data, and what no unit test imports.
-LEFT_OUT = {".venv", ".git", "build", ".stamps", "photomark-data", "bench", "samples", "docker", "mutants",
-            "__pycache__", ".hypothesis", ".pytest_cache", ".ruff_cache"}
+LEFT_OUT = {
+    ".venv",
+    ".git",
+    "build",
+    ".stamps",
+    "photomark-data",
+    "bench",
+    "samples",
+    "docker",
+    "mutants",
+    "__pycache__",
+    ".hypothesis",
+    ".pytest_cache",
+    ".ruff_cache",
+}
 KILLED = {"killed", "timeout", "caught by type check", "segfault"}
 
 
@@ -79,8 +92,10 @@ def load_equivalents() -> list[Equivalent]:
     path = HERE / "equivalent.toml"
     if not path.exists():
         return []
-    return [Equivalent(item["module"], item["function"], tuple(line.strip() for line in item["change"]),
-                       item["reason"]) for item in tomllib.loads(path.read_text()).get("equivalent", [])]
+    return [
+        Equivalent(item["module"], item["function"], tuple(line.strip() for line in item["change"]), item["reason"])
+        for item in tomllib.loads(path.read_text()).get("equivalent", [])
+    ]
 
 
 def function_of(mutant: str, module: str) -> str:
@@ -93,8 +108,9 @@ def function_of(mutant: str, module: str) -> str:
 
 def change_of(diff: str) -> tuple[str, ...]:
     """The changed lines of a mutant's diff, stripped: what names a mutation whatever its number."""
-    return tuple(line[1:].strip() for line in diff.splitlines()
-                 if line[:1] in "+-" and not line.startswith(("+++", "---")))
+    return tuple(
+        line[1:].strip() for line in diff.splitlines() if line[:1] in "+-" and not line.startswith(("+++", "---"))
+    )
 
 
 def scratch_copy(module: str, tests: list[str]) -> Path:
@@ -139,8 +155,12 @@ def run_module(module: str, tests: list[str], jobs: int, equivalents: list[Equiv
     where = scratch_copy(module, tests)
     print(f"== {module}: mutants against {' '.join(tests)} (in {where.relative_to(ROOT)})", flush=True)
     with open(where / "run.log", "w") as log:
-        code = subprocess.call([sys.executable, "-m", "mutmut", "run", "--max-children", str(jobs)],
-                               cwd=where, stdout=log, stderr=subprocess.STDOUT)
+        code = subprocess.call(
+            [sys.executable, "-m", "mutmut", "run", "--max-children", str(jobs)],
+            cwd=where,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
     meta = where / "mutants" / (module + ".meta")
     if code != 0 or not meta.exists():
         tail = (where / "run.log").read_text(errors="replace")[-3000:]
@@ -153,8 +173,13 @@ def run_module(module: str, tests: list[str], jobs: int, equivalents: list[Equiv
     for name, exit_code in json.loads(meta.read_text())["exit_code_by_key"].items():
         outcome.statuses[name] = status_by_exit_code[exit_code]
     if outcome.survivors:
-        shown = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--diffs", *outcome.survivors],
-                               cwd=where, capture_output=True, text=True, check=True)
+        shown = subprocess.run(
+            [sys.executable, str(Path(__file__).resolve()), "--diffs", *outcome.survivors],
+            cwd=where,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
         outcome.diffs = json.loads(shown.stdout)
     for name in outcome.survivors:
         change, function = change_of(outcome.diffs.get(name, "")), function_of(name, module)
@@ -211,8 +236,10 @@ def main() -> int:
     print()
     print(f"{'module':32} {'mutants':>7} {'killed':>6} {'survived':>8} {'equiv.':>6} {'score':>6}")
     for o in outcomes:
-        print(f"{o.module:32} {len(o.statuses):7} {o.killed:6} {len(o.survivors):8} {len(o.equivalent):6} "
-              f"{o.score:6.1%}{'' if o.score >= threshold else '  < ' + format(threshold, '.0%')}")
+        print(
+            f"{o.module:32} {len(o.statuses):7} {o.killed:6} {len(o.survivors):8} {len(o.equivalent):6} "
+            f"{o.score:6.1%}{'' if o.score >= threshold else '  < ' + format(threshold, '.0%')}"
+        )
     short = [o.module for o in outcomes if o.score < threshold]
     if short:
         print(f"under {threshold:.0%} of the non-equivalent mutants killed: {', '.join(short)}")

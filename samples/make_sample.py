@@ -47,11 +47,7 @@ PARAGRAPHS = [
 
 def font(name: str, size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
     path = FONTS / name
-    return (
-        ImageFont.truetype(str(path), size)
-        if path.exists()
-        else ImageFont.load_default(size=size)
-    )
+    return ImageFont.truetype(str(path), size) if path.exists() else ImageFont.load_default(size=size)
 
 
 def wrap(text: str, f, width: int, draw: ImageDraw.ImageDraw) -> list[str]:
@@ -91,31 +87,19 @@ def photograph(page: Image.Image) -> Image.Image:
     corners = [(60, 70), (w + 95, 55), (w + 110, h + 95), (50, h + 110)]
     coefficients = _perspective(corners, [(0, 0), (w, 0), (w, h), (0, h)])
     desk = Image.new("RGB", canvas_size, (118, 96, 78))
-    grain = (
-        Image.effect_noise((canvas_size[0] // 4, canvas_size[1] // 4), 30)
-        .convert("RGB")
-        .resize(canvas_size)
-    )
+    grain = Image.effect_noise((canvas_size[0] // 4, canvas_size[1] // 4), 30).convert("RGB").resize(canvas_size)
     desk = Image.blend(desk, grain, 0.1)  # a coarse wood-like grain
     mask = Image.new("L", page.size, 255).transform(
         canvas_size, Image.Transform.PERSPECTIVE, coefficients, Image.Resampling.BICUBIC
     )
-    warped = page.transform(
-        canvas_size, Image.Transform.PERSPECTIVE, coefficients, Image.Resampling.BICUBIC
-    )
+    warped = page.transform(canvas_size, Image.Transform.PERSPECTIVE, coefficients, Image.Resampling.BICUBIC)
     shadow = mask.filter(ImageFilter.GaussianBlur(12)).point(lambda v: v * 0.45)
     desk.paste((40, 30, 25), (14, 18), shadow)
     photo = Image.composite(warped, desk, mask)
     # Warm tint and light falling off towards the bottom right.
     down = Image.linear_gradient("L").resize(canvas_size)
-    across = (
-        Image.linear_gradient("L")
-        .transpose(Image.Transpose.ROTATE_90)
-        .transpose(Image.Transpose.FLIP_LEFT_RIGHT)
-    )
-    light = Image.blend(down, across.resize(canvas_size), 0.5).point(
-        lambda v: 255 - v * 0.3
-    )
+    across = Image.linear_gradient("L").transpose(Image.Transpose.ROTATE_90).transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+    light = Image.blend(down, across.resize(canvas_size), 0.5).point(lambda v: 255 - v * 0.3)
     tint = Image.new("RGB", canvas_size, (255, 236, 205))
     photo = Image.composite(photo, Image.new("RGB", canvas_size, (0, 0, 0)), light)
     photo = Image.blend(photo, ImageChops.multiply(photo, tint), 0.6)
@@ -153,9 +137,7 @@ def main() -> None:
     out = Path(sys.argv[1]) if len(sys.argv) > 1 else OUT
     photo = photograph(render_page())
     # 256 colours keep the PNG small (about 200 KiB) with no visible loss.
-    photo.quantize(256, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE).save(
-        out, optimize=True
-    )
+    photo.quantize(256, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE).save(out, optimize=True)
     print(f"{out}: {photo.size[0]}x{photo.size[1]}, {out.stat().st_size // 1024} KiB")
 
 

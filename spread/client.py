@@ -130,7 +130,9 @@ class SpreadClient:
             accepted = decode_accept(fixed + reader.read_exact(fixed[4], timeout))
         except TimeoutError:
             sock.close()
-            raise SpreadConnectionError(COULD_NOT_CONNECT, f"{where}: no answer to the handshake in {timeout}s") from None
+            raise SpreadConnectionError(
+                COULD_NOT_CONNECT, f"{where}: no answer to the handshake in {timeout}s"
+            ) from None
         except BaseException:
             sock.close()
             raise

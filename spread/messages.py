@@ -250,9 +250,7 @@ class Message:
     @property
     def is_self_leave(self) -> bool:
         """The leaver's notice: CAUSED_BY_LEAVE without REG_MEMB_MESS, sender = the group."""
-        return bool(self.service_type & CAUSED_BY_LEAVE) and not self.service_type & (
-            REG_MEMB_MESS | TRANSITION_MESS
-        )
+        return bool(self.service_type & CAUSED_BY_LEAVE) and not self.service_type & (REG_MEMB_MESS | TRANSITION_MESS)
 
     @property
     def is_reject(self) -> bool:

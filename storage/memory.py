@@ -42,4 +42,4 @@ class MemoryStorage:
     def list(self, prefix: str) -> list[str]:
         start = prefix.rstrip("/") + "/"
         with self._lock:
-            return sorted(name for name in self._objects if name.startswith(start) and "/" not in name[len(start):])
+            return sorted(name for name in self._objects if name.startswith(start) and "/" not in name[len(start) :])

@@ -60,11 +60,6 @@ def eval_dir() -> Path:
     return EVAL_DIR
 
 
-
-
-
-
-
 class Fakes:
     """The fake gateways of one test: storage, broker, a group hub, and a recorder in the Svc group."""
 
@@ -90,8 +85,6 @@ class Fakes:
 @pytest.fixture
 def fakes() -> Fakes:
     return Fakes()
-
-
 
 
 def make_png(size=(64, 32), text: str = "") -> bytes:

@@ -50,14 +50,16 @@ def collect(tree: Path) -> Collection:
     """``pytest --collect-only -q`` in ``tree``, importing ``tree``'s modules."""
     env = {k: v for k, v in os.environ.items() if k not in OUTSIDE_DATA}
     env.update(PYTHONPATH=str(tree), PYTHONDONTWRITEBYTECODE="1")
-    done = subprocess.run([sys.executable, "-c", COLLECT], cwd=tree, env=env, capture_output=True, text=True,
-                          timeout=120, check=False)
+    done = subprocess.run(
+        [sys.executable, "-c", COLLECT], cwd=tree, env=env, capture_output=True, text=True, timeout=120, check=False
+    )
     *lines, modules_line = done.stdout.splitlines() or ["MODULE-FILES {}"]
     if not modules_line.startswith("MODULE-FILES "):
         lines, modules_line = [*lines, modules_line], "MODULE-FILES {}"
     packages = {p.parent.name for p in tree.glob("*/__init__.py")} | {"tests"}
-    module_files = {name: f for name, f in json.loads(modules_line.split(" ", 1)[1]).items()
-                    if name.split(".")[0] in packages}
+    module_files = {
+        name: f for name, f in json.loads(modules_line.split(" ", 1)[1]).items() if name.split(".")[0] in packages
+    }
     summary = next((line for line in reversed(lines) if line.strip()), "")
     test_ids = frozenset(line for line in lines if line.startswith("tests/") and "::" in line)
     output = "\n".join(lines)[-4000:] + "\n" + done.stderr[-2000:]
@@ -66,8 +68,12 @@ def collect(tree: Path) -> Collection:
 
 def uncommitted_paths(repo: Path) -> set[str]:
     """Files of ``repo``'s working tree that differ from its last commit (a clone cannot have them)."""
-    done = subprocess.run(["git", "-C", str(repo), "status", "--porcelain", "--untracked-files=all"],
-                          capture_output=True, text=True, check=True)
+    done = subprocess.run(
+        ["git", "-C", str(repo), "status", "--porcelain", "--untracked-files=all"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     paths = set()
     for line in done.stdout.splitlines():
         path = line[3:]
@@ -108,6 +114,10 @@ def test_a_clone_alone_collects_every_test_of_the_working_tree_without_error(clo
 
 def test_a_clone_refers_to_no_shared_folder_outside_markdown(clone):
     patterns = [arg for pattern in SHARED_REFERENCES for arg in ("-e", pattern)]
-    found = subprocess.run(["git", "-C", str(clone), "grep", "-n", "-F", *patterns, "--", ".", ":(exclude)*.md"],
-                           capture_output=True, text=True, check=False)
+    found = subprocess.run(
+        ["git", "-C", str(clone), "grep", "-n", "-F", *patterns, "--", ".", ":(exclude)*.md"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert found.returncode == 1, found.stdout + found.stderr  # 1: nothing found

@@ -53,8 +53,11 @@ class EmbeddedConfig:
 
 def role_names(config: EmbeddedConfig) -> list[str]:
     """The roles of the cluster, in start order: ``register``, ``svc-1``.., ``worker-1``.."""
-    return (["register"] + [f"svc-{n}" for n in range(1, config.svcs + 1)]
-            + [f"worker-{n}" for n in range(1, config.workers + 1)])
+    return (
+        ["register"]
+        + [f"svc-{n}" for n in range(1, config.svcs + 1)]
+        + [f"worker-{n}" for n in range(1, config.workers + 1)]
+    )
 
 
 def _embedded_specs(config: EmbeddedConfig, gave_up: Callable[[str, str], None]) -> list[ChildSpec]:
@@ -73,13 +76,16 @@ def _embedded_specs(config: EmbeddedConfig, gave_up: Callable[[str, str], None])
         return worker_specs(config.worker, name, storage, connection("worker"), shared=shared)
 
     def role(name: str, shared: Mapping[str, pykka.ActorProxy]) -> ChildSpec:
-        return ChildSpec(name, lambda _: Supervisor.start(specs_of(name, shared), name=name,
-                                                          on_escalate=lambda reason: gave_up(name, reason)))
+        return ChildSpec(
+            name,
+            lambda _: Supervisor.start(
+                specs_of(name, shared), name=name, on_escalate=lambda reason: gave_up(name, reason)
+            ),
+        )
 
     def roles(top: Mapping[str, pykka.ActorProxy]) -> pykka.ActorRef:
         shared = {"hub": top["hub"], "broker": top["broker"]}
-        return Supervisor.start([role(name, shared) for name in role_names(config)], name="roles",
-                                strategy=ONE_FOR_ONE)
+        return Supervisor.start([role(name, shared) for name in role_names(config)], name="roles", strategy=ONE_FOR_ONE)
 
     return [
         ChildSpec("hub", lambda top: MemoryGroupHub.start() if config.group == "memory" else SpreadDaemonActor.start()),
@@ -113,8 +119,9 @@ class EmbeddedCluster:
         self.escalated.set()
 
     def start(self) -> "EmbeddedCluster":
-        self.supervisor = Supervisor.start(_embedded_specs(self.config, self._gave_up), on_escalate=self._on_escalate,
-                                           name="embedded")
+        self.supervisor = Supervisor.start(
+            _embedded_specs(self.config, self._gave_up), on_escalate=self._on_escalate, name="embedded"
+        )
         return self
 
     def role(self, name: str) -> pykka.ActorProxy:

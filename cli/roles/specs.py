@@ -77,29 +77,56 @@ def register_specs(config: RegisterConfig, group: GatewayFactory, shared: Siblin
     ]
 
 
-def svc_specs(config: SvcConfig, storage: Callable[[], Storage], group: GatewayFactory,
-              broker: GatewayFactory | None = None, shared: Siblings = {}) -> list[ChildSpec]:
+def svc_specs(
+    config: SvcConfig,
+    storage: Callable[[], Storage],
+    group: GatewayFactory,
+    broker: GatewayFactory | None = None,
+    shared: Siblings = {},
+) -> list[ChildSpec]:
     return [
         _child("storage", lambda s: StorageGateway.start(storage()), shared),
         *_gateway("broker", broker, shared),
         _child("group", group, shared),
         _child("notifier", lambda s: Notifier.start(), shared),
         _subscribed("pending", lambda s: PendingList.start(s["group"], [s["notifier"]], s["storage"]), shared),
-        _subscribed("leader", lambda s: Leader.start(s["group"], s["pending"], s["broker"], s["storage"],
-                                                     config.leader), shared),
+        _subscribed(
+            "leader", lambda s: Leader.start(s["group"], s["pending"], s["broker"], s["storage"], config.leader), shared
+        ),
         _child("uploader", lambda s: Uploader.start(s["storage"], s["broker"], s["group"]), shared),
-        _child("server", lambda s: photo_server(config.listen, s["uploader"], s["pending"], s["notifier"],
-                                                s["storage"], config.limits, [s["broker"], s["group"]],
-                                                s["leader"]), shared),
+        _child(
+            "server",
+            lambda s: photo_server(
+                config.listen,
+                s["uploader"],
+                s["pending"],
+                s["notifier"],
+                s["storage"],
+                config.limits,
+                [s["broker"], s["group"]],
+                s["leader"],
+            ),
+            shared,
+        ),
         _child("membership", lambda s: Membership.start(s["group"], [SVCS_GROUP]), shared),
-        _subscribed("announcer", lambda s: Announcer.start(s["group"], s["pending"], config.announced_ip(),
-                                                           s["server"].port().get(), config.announce_interval),
-                    shared),
+        _subscribed(
+            "announcer",
+            lambda s: Announcer.start(
+                s["group"], s["pending"], config.announced_ip(), s["server"].port().get(), config.announce_interval
+            ),
+            shared,
+        ),
     ]
 
 
-def worker_specs(config: WorkerConfig, name: str, storage: Callable[[], Storage], group: GatewayFactory,
-                 broker: GatewayFactory | None = None, shared: Siblings = {}) -> list[ChildSpec]:
+def worker_specs(
+    config: WorkerConfig,
+    name: str,
+    storage: Callable[[], Storage],
+    group: GatewayFactory,
+    broker: GatewayFactory | None = None,
+    shared: Siblings = {},
+) -> list[ChildSpec]:
     specs = [
         _child("storage", lambda s: StorageGateway.start(storage()), shared),
         *_gateway("broker", broker, shared),
@@ -107,11 +134,17 @@ def worker_specs(config: WorkerConfig, name: str, storage: Callable[[], Storage]
     ]
     for number in range(1, config.concurrency + 1):
         consumer = f"{name}-{number}"
-        specs.append(_child(f"marker-{number}",
-                            lambda s, consumer=consumer: Marker.start(consumer, s["broker"], s["group"], s["storage"],
-                                                                      max_deliveries=config.max_deliveries),
-                            shared))
+        specs.append(
+            _child(
+                f"marker-{number}",
+                lambda s, consumer=consumer: Marker.start(
+                    consumer, s["broker"], s["group"], s["storage"], max_deliveries=config.max_deliveries
+                ),
+                shared,
+            )
+        )
     if config.health_listen:
-        specs.append(_child("server", lambda s: health_server(config.health_listen, "worker",
-                                                              [s["broker"], s["group"]]), shared))
+        specs.append(
+            _child("server", lambda s: health_server(config.health_listen, "worker", [s["broker"], s["group"]]), shared)
+        )
     return specs

@@ -69,9 +69,7 @@ def _listener_ref(listener: pykka.ActorRef | pykka.ActorProxy) -> pykka.ActorRef
         return listener.actor_ref
     if isinstance(listener, pykka.ActorRef):
         return listener
-    raise TypeError(
-        f"a listener is an ActorRef or ActorProxy, not {type(listener).__name__}"
-    )
+    raise TypeError(f"a listener is an ActorRef or ActorProxy, not {type(listener).__name__}")
 
 
 class MemoryBroker(pykka.ThreadingActor):
@@ -85,9 +83,7 @@ class MemoryBroker(pykka.ThreadingActor):
     ) -> None:
         super().__init__()
         if liveness_interval <= 0:
-            raise ValueError(
-                f"liveness_interval must be positive, not {liveness_interval!r}"
-            )
+            raise ValueError(f"liveness_interval must be positive, not {liveness_interval!r}")
         self.queue = queue
         self.dead_letter_queue = dead_letter_queue
         self._declared = False
@@ -132,9 +128,7 @@ class MemoryBroker(pykka.ThreadingActor):
         self._published += 1
         self._dispatch()
 
-    def consume(
-        self, consumer: str, listener: pykka.ActorRef | pykka.ActorProxy
-    ) -> None:
+    def consume(self, consumer: str, listener: pykka.ActorRef | pykka.ActorProxy) -> None:
         """Start delivering jobs to ``listener`` as ``on_job_delivered`` events, one unacked at a time."""
         self._require_declared()
         if not isinstance(consumer, str) or not consumer:
@@ -196,9 +190,7 @@ class MemoryBroker(pykka.ThreadingActor):
 
     def _require_declared(self) -> None:
         if not self._declared:
-            raise NotFound(
-                f"no queue '{self.queue}' in vhost '/' (call declare() first)"
-            )
+            raise NotFound(f"no queue '{self.queue}' in vhost '/' (call declare() first)")
 
     def _holder(self, consumer: str, delivery_tag: int) -> _Consumer:
         """The consumer that holds ``delivery_tag``, or PRECONDITION_FAILED."""
@@ -206,9 +198,7 @@ class MemoryBroker(pykka.ThreadingActor):
         if held_by is None:
             raise PreconditionFailed(f"unknown delivery tag {delivery_tag!r}")
         if held_by != consumer:
-            raise PreconditionFailed(
-                f"delivery tag {delivery_tag} is held by consumer '{held_by}', not '{consumer}'"
-            )
+            raise PreconditionFailed(f"delivery tag {delivery_tag} is held by consumer '{held_by}', not '{consumer}'")
         return self._consumers[held_by]
 
     def _drop(self, consumer: str) -> None:

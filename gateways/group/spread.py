@@ -58,7 +58,9 @@ def events_of(message: Message, me: str, joined: set[str]) -> list[ViewChanged |
         return []
     if message.is_reg_memb:
         changed = message.membership.changed_member if message.membership else ""
-        return [ViewChanged(message.sender, tuple(sorted(message.groups)), message.cause, (changed,) if changed else (), me)]
+        return [
+            ViewChanged(message.sender, tuple(sorted(message.groups)), message.cause, (changed,) if changed else (), me)
+        ]
     if message.is_self_leave:
         return [ViewChanged(message.sender, (), "leave", (me,), me)]
     if message.is_membership:  # a transitional view: the next regular view says it all

@@ -65,13 +65,23 @@ class PhotoClient:
         finally:
             register.close()
 
-    def upload(self, data: bytes, keywords: list[str], filename: str = "", content_type: str = "",
-               progress: Progress | None = None, block_size: int = BLOCK_SIZE) -> str:
+    def upload(
+        self,
+        data: bytes,
+        keywords: list[str],
+        filename: str = "",
+        content_type: str = "",
+        progress: Progress | None = None,
+        block_size: int = BLOCK_SIZE,
+    ) -> str:
         def requests() -> Iterator[photos_pb2.UploadRequest]:
-            yield photos_pb2.UploadRequest(header=photos_pb2.UploadHeader(
-                filename=filename, keywords=keywords, content_type=content_type, size=len(data)))
+            yield photos_pb2.UploadRequest(
+                header=photos_pb2.UploadHeader(
+                    filename=filename, keywords=keywords, content_type=content_type, size=len(data)
+                )
+            )
             for offset in range(0, len(data), block_size):
-                block = data[offset:offset + block_size]
+                block = data[offset : offset + block_size]
                 yield photos_pb2.UploadRequest(block=block)
                 if progress:
                     progress(len(block))
@@ -79,8 +89,9 @@ class PhotoClient:
         return self.stub.Upload(requests(), timeout=self.timeout).id
 
     def status(self, photo_id: str, wait_ms: int = 0) -> photos_pb2.StatusReply:
-        return self.stub.Status(photos_pb2.StatusRequest(id=photo_id, wait_ms=wait_ms),
-                                timeout=self.timeout + wait_ms / 1000)
+        return self.stub.Status(
+            photos_pb2.StatusRequest(id=photo_id, wait_ms=wait_ms), timeout=self.timeout + wait_ms / 1000
+        )
 
     def wait(self, photo_id: str, timeout: float) -> photos_pb2.StatusReply:
         """Waits (long-polling) until the photo leaves PROCESSING or ``timeout`` seconds pass."""
@@ -94,8 +105,13 @@ class PhotoClient:
     def pending(self) -> photos_pb2.PendingReply:
         return self.stub.Pending(photos_pb2.PendingRequest(), timeout=self.timeout)
 
-    def download(self, photo_id: str, report: bool = False,
-                 on_size: Callable[[int], None] | None = None, progress: Progress | None = None) -> Download:
+    def download(
+        self,
+        photo_id: str,
+        report: bool = False,
+        on_size: Callable[[int], None] | None = None,
+        progress: Progress | None = None,
+    ) -> Download:
         stream = self.stub.Download(photos_pb2.DownloadRequest(id=photo_id, report=report), timeout=self.timeout)
         first = next(stream)
         status = first.status

@@ -23,13 +23,24 @@ log = structlog.get_logger()
 
 BLOCK_SIZE = 256 * 1024
 ASK_TIMEOUT = 120.0
-STATES = {"READY": photos_pb2.READY, "PROCESSING": photos_pb2.PROCESSING,
-          "FAILED": photos_pb2.FAILED, "NOT_FOUND": photos_pb2.NOT_FOUND}
+STATES = {
+    "READY": photos_pb2.READY,
+    "PROCESSING": photos_pb2.PROCESSING,
+    "FAILED": photos_pb2.FAILED,
+    "NOT_FOUND": photos_pb2.NOT_FOUND,
+}
 
 
 class PhotoService(photos_pb2_grpc.PhotoServiceServicer):
-    def __init__(self, uploader: pykka.ActorProxy, pending: pykka.ActorProxy, notifier: pykka.ActorProxy,
-                 storage: pykka.ActorProxy, limits: Limits = Limits(), leader: pykka.ActorProxy | None = None) -> None:
+    def __init__(
+        self,
+        uploader: pykka.ActorProxy,
+        pending: pykka.ActorProxy,
+        notifier: pykka.ActorProxy,
+        storage: pykka.ActorProxy,
+        limits: Limits = Limits(),
+        leader: pykka.ActorProxy | None = None,
+    ) -> None:
         self.uploader, self.pending, self.notifier, self.storage = uploader, pending, notifier, storage
         self.limits, self.leader = limits, leader
 
@@ -61,8 +72,14 @@ class PhotoService(photos_pb2_grpc.PhotoServiceServicer):
     def _state(self, photo_id: str) -> tuple[str, str]:
         entry = self.pending.entry(photo_id).get(timeout=ASK_TIMEOUT)
         report_stored = self.storage.exists(layout.report_path(photo_id)).get(timeout=ASK_TIMEOUT)
-        photo_stored = report_stored or entry is not None or any(
-            self.storage.exists(layout.photo_path(photo_id, ext)).get(timeout=ASK_TIMEOUT) for ext in layout.EXTENSIONS)
+        photo_stored = (
+            report_stored
+            or entry is not None
+            or any(
+                self.storage.exists(layout.photo_path(photo_id, ext)).get(timeout=ASK_TIMEOUT)
+                for ext in layout.EXTENSIONS
+            )
+        )
         return photo_status.status_of(entry, photo_stored, report_stored)
 
     def _checked_id(self, photo_id: str, context) -> str:
@@ -98,14 +115,17 @@ class PhotoService(photos_pb2_grpc.PhotoServiceServicer):
         return reply
 
     def Pending(self, request, context):  # noqa: N802
-        member, synced, (version, entries) = (self.pending.member().get(timeout=ASK_TIMEOUT),
-                                              self.pending.is_synced().get(timeout=ASK_TIMEOUT),
-                                              self.pending.snapshot().get(timeout=ASK_TIMEOUT))
+        member, synced, (version, entries) = (
+            self.pending.member().get(timeout=ASK_TIMEOUT),
+            self.pending.is_synced().get(timeout=ASK_TIMEOUT),
+            self.pending.snapshot().get(timeout=ASK_TIMEOUT),
+        )
         leading = bool(self.leader and self.leader.is_leading().get(timeout=ASK_TIMEOUT))
         reply = photos_pb2.PendingReply(member=member, leader=leading, synced=synced, version=version)
         for entry in entries:
-            reply.entries.add(id=entry["id"], status=entry["status"], attempts=entry["attempts"],
-                              reason=entry["reason"])
+            reply.entries.add(
+                id=entry["id"], status=entry["status"], attempts=entry["attempts"], reason=entry["reason"]
+            )
         return reply
 
     def Download(self, request, context):  # noqa: N802
@@ -119,7 +139,8 @@ class PhotoService(photos_pb2_grpc.PhotoServiceServicer):
             return
         name = layout.report_path(photo_id) if request.report else layout.marks_path(photo_id)
         data = self.storage.read(name).get(timeout=ASK_TIMEOUT)
-        yield photos_pb2.DownloadReply(status=photos_pb2.DownloadStatus(
-            state=photos_pb2.READY, message=message, size=len(data)))
+        yield photos_pb2.DownloadReply(
+            status=photos_pb2.DownloadStatus(state=photos_pb2.READY, message=message, size=len(data))
+        )
         for offset in range(0, len(data), BLOCK_SIZE):
-            yield photos_pb2.DownloadReply(block=data[offset:offset + BLOCK_SIZE])
+            yield photos_pb2.DownloadReply(block=data[offset : offset + BLOCK_SIZE])

@@ -12,15 +12,17 @@ from grpc_reflection.v1alpha import reflection
 MAX_MESSAGE_BYTES = 4 * 1024 * 1024  # gRPC's default; blocks are at most 1 MiB
 
 
-def start_server(address: str, services: Sequence[tuple[Callable, object, str]],
-                 max_workers: int = 16) -> tuple[grpc.Server, health.HealthServicer, int]:
+def start_server(
+    address: str, services: Sequence[tuple[Callable, object, str]], max_workers: int = 16
+) -> tuple[grpc.Server, health.HealthServicer, int]:
     """Start serving ``services`` (add-function, servicer, full service name) on ``address``.
 
     Returns the server, its health servicer (every service SERVING) and the bound port.
     """
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="grpc"),
-                         options=[("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
-                                  ("grpc.so_reuseport", 0)])
+    server = grpc.server(
+        futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="grpc"),
+        options=[("grpc.max_receive_message_length", MAX_MESSAGE_BYTES), ("grpc.so_reuseport", 0)],
+    )
     health_servicer = health.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     names = []

@@ -35,8 +35,14 @@ def dependency_up(dependency: pykka.ActorProxy) -> bool:
 class GrpcServer(pykka.ThreadingActor):
     """Owns one gRPC server; ``port()`` tells where it listens (useful with port 0)."""
 
-    def __init__(self, address: str, services: list, role: str, dependencies: Sequence[pykka.ActorProxy] = (),
-                 health_interval: float = 1.0) -> None:
+    def __init__(
+        self,
+        address: str,
+        services: list,
+        role: str,
+        dependencies: Sequence[pykka.ActorProxy] = (),
+        health_interval: float = 1.0,
+    ) -> None:
         super().__init__()
         self.address, self.services, self.role = address, services, role
         self.dependencies, self.health_interval = list(dependencies), health_interval
@@ -81,19 +87,29 @@ class GrpcServer(pykka.ThreadingActor):
         return f"{self.address.rsplit(':', 1)[0]}:{self.bound_port}"
 
 
-def photo_server(address: str, uploader, pending, notifier, storage, limits: Limits = Limits(),
-                 dependencies: Sequence[pykka.ActorProxy] = (), leader=None) -> pykka.ActorRef:
+def photo_server(
+    address: str,
+    uploader,
+    pending,
+    notifier,
+    storage,
+    limits: Limits = Limits(),
+    dependencies: Sequence[pykka.ActorProxy] = (),
+    leader=None,
+) -> pykka.ActorRef:
     service = PhotoService(uploader, pending, notifier, storage, limits, leader)
     name = photos_pb2.DESCRIPTOR.services_by_name["PhotoService"].full_name
-    return GrpcServer.start(address, [(photos_pb2_grpc.add_PhotoServiceServicer_to_server, service, name)], "svc",
-                            dependencies)
+    return GrpcServer.start(
+        address, [(photos_pb2_grpc.add_PhotoServiceServicer_to_server, service, name)], "svc", dependencies
+    )
 
 
 def register_server(address: str, directory, dependencies: Sequence[pykka.ActorProxy] = ()) -> pykka.ActorRef:
     service = RegisterService(directory)
     name = register_pb2.DESCRIPTOR.services_by_name["Register"].full_name
-    return GrpcServer.start(address, [(register_pb2_grpc.add_RegisterServicer_to_server, service, name)],
-                            "register", dependencies)
+    return GrpcServer.start(
+        address, [(register_pb2_grpc.add_RegisterServicer_to_server, service, name)], "register", dependencies
+    )
 
 
 def health_server(address: str, role: str, dependencies: Sequence[pykka.ActorProxy]) -> pykka.ActorRef:

@@ -42,9 +42,7 @@ def test_backoff_doubles_with_each_restart_within_the_window():
 
 
 def test_backoff_is_capped_at_backoff_max():
-    policy = RestartPolicy(
-        max_restarts=100, backoff_initial=0.5, backoff_max=2.0, backoff_factor=3.0
-    )
+    policy = RestartPolicy(max_restarts=100, backoff_initial=0.5, backoff_max=2.0, backoff_factor=3.0)
     assert [backoff(policy, n) for n in range(4)] == pytest.approx([0.5, 1.5, 2.0, 2.0])
     assert backoff(policy, 10_000) == 2.0  # no OverflowError
 
@@ -138,14 +136,16 @@ def test_the_default_policy_escalates_at_the_sixth_failure_within_thirty_seconds
     times = [0.0, 1.0, 2.0, 3.0, 4.0]
     assert decide(RestartPolicy(), times[:4], now=29.0) == Restart(pytest.approx(0.8))
     assert decide(RestartPolicy(), times, now=29.0) == Escalate(
-        "child 'child' failed after 5 restarts within 30s (limit 5)")
+        "child 'child' failed after 5 restarts within 30s (limit 5)"
+    )
     assert decide(RestartPolicy(), times, now=30.5) == Restart(pytest.approx(0.8))  # 0.0 left the window
 
 
 def test_the_escalation_names_the_child_the_count_the_window_and_the_limit():
     policy = RestartPolicy(max_restarts=2, window_seconds=7.5)
     assert decide(policy, [1.0, 2.0, 3.0], now=4.0, child="uploader") == Escalate(
-        "child 'uploader' failed after 3 restarts within 7.5s (limit 2)")
+        "child 'uploader' failed after 3 restarts within 7.5s (limit 2)"
+    )
 
 
 def test_one_restart_below_the_limit_still_restarts():

@@ -14,20 +14,14 @@ from tests.polling import eventually as wait_until
 
 pytestmark = pytest.mark.timeout(60)
 
-FAST = RestartPolicy(
-    max_restarts=5, window_seconds=30.0, backoff_initial=0.01, backoff_max=0.05
-)
+FAST = RestartPolicy(max_restarts=5, window_seconds=30.0, backoff_initial=0.01, backoff_max=0.05)
 CHECK = 0.01
-
-
 
 
 class Member(pykka.ThreadingActor):
     """A child that records its stop, answers pings, crashes on demand, and remembers its siblings."""
 
-    def __init__(
-        self, name: str, events: list, siblings, fail_on_start: bool = False
-    ) -> None:
+    def __init__(self, name: str, events: list, siblings, fail_on_start: bool = False) -> None:
         super().__init__()
         self._name = name
         self._events = events
@@ -79,9 +73,7 @@ def events() -> list:
 
 
 def test_children_start_in_order_with_earlier_siblings_and_stop_in_reverse(events):
-    ref = Supervisor.start(
-        [member(n, events) for n in "abc"], policy=FAST, check_interval=CHECK
-    )
+    ref = Supervisor.start([member(n, events) for n in "abc"], policy=FAST, check_interval=CHECK)
     sup = ref.proxy()
 
     kids = sup.children().get()
@@ -106,9 +98,7 @@ def test_children_start_in_order_with_earlier_siblings_and_stop_in_reverse(event
 def test_crash_on_told_message_restarts_the_child_and_those_after_it_with_its_new_proxy(
     events,
 ):
-    ref = Supervisor.start(
-        [member(n, events) for n in "abc"], policy=FAST, check_interval=CHECK
-    )
+    ref = Supervisor.start([member(n, events) for n in "abc"], policy=FAST, check_interval=CHECK)
     sup = ref.proxy()
     before = sup.children().get()
 
@@ -135,17 +125,13 @@ def test_crash_on_told_message_restarts_the_child_and_those_after_it_with_its_ne
 
 
 def test_child_stopped_by_someone_else_is_restarted(events):
-    ref = Supervisor.start(
-        [member(n, events) for n in "ab"], policy=FAST, check_interval=CHECK
-    )
+    ref = Supervisor.start([member(n, events) for n in "ab"], policy=FAST, check_interval=CHECK)
     sup = ref.proxy()
     old_a = sup.child("a").get()
 
     old_a.actor_ref.stop()
 
-    wait_until(
-        lambda: sup.restarts().get() == {"a": 1, "b": 1}, what="a and b restarted"
-    )
+    wait_until(lambda: sup.restarts().get() == {"a": 1, "b": 1}, what="a and b restarted")
     new_a = sup.child("a").get()
     assert urn(new_a) != urn(old_a)
     assert sup.child("b").get().sibling_urn("a").get() == urn(new_a)
@@ -167,27 +153,21 @@ def test_a_factory_that_raises_counts_as_a_failed_start_and_is_retried(events):
     )
     sup = ref.proxy()
 
-    wait_until(
-        lambda: sup.restarts().get() == {"a": 0, "flaky": 1}, what="flaky restarted"
-    )
+    wait_until(lambda: sup.restarts().get() == {"a": 0, "flaky": 1}, what="flaky restarted")
     assert sup.child("flaky").get().ping().get()
     assert len(calls) == 2
 
 
 def test_child_failing_in_on_start_is_retried_then_the_supervisor_escalates(events):
     escalations: list[str] = []
-    policy = RestartPolicy(
-        max_restarts=2, window_seconds=30.0, backoff_initial=0.01, backoff_max=0.05
-    )
+    policy = RestartPolicy(max_restarts=2, window_seconds=30.0, backoff_initial=0.01, backoff_max=0.05)
     specs = [
         member("a", events),
         member("b", events, fail_on_start=True),
         member("c", events),
     ]
 
-    ref = Supervisor.start(
-        specs, policy=policy, on_escalate=escalations.append, check_interval=CHECK
-    )
+    ref = Supervisor.start(specs, policy=policy, on_escalate=escalations.append, check_interval=CHECK)
 
     wait_until(lambda: not ref.is_alive(), what="the supervisor to stop")
     assert len(escalations) == 1
@@ -227,11 +207,7 @@ def test_no_restart_during_normal_shutdown(events):
     assert starts(events, "b") == 1
     assert starts(events, "c") == 1
     assert pykka.ActorRegistry.get_all() == []
-    assert not [
-        t
-        for t in threading.enumerate()
-        if t.name == "shutdown-sup-check" and t.is_alive()
-    ]
+    assert not [t for t in threading.enumerate() if t.name == "shutdown-sup-check" and t.is_alive()]
 
 
 def test_stopping_a_healthy_supervisor_restarts_nothing_and_ends_its_check_thread(
@@ -256,9 +232,7 @@ def test_stopping_a_healthy_supervisor_restarts_nothing_and_ends_its_check_threa
         ("start", "c", ("a", "b")),
     ]
     assert pykka.ActorRegistry.get_all() == []
-    assert not [
-        t for t in threading.enumerate() if t.name == "calm-sup-check" and t.is_alive()
-    ]
+    assert not [t for t in threading.enumerate() if t.name == "calm-sup-check" and t.is_alive()]
 
 
 def test_unknown_child_name_is_a_key_error_and_does_not_hurt_the_supervisor(events):
@@ -273,9 +247,7 @@ def test_unknown_child_name_is_a_key_error_and_does_not_hurt_the_supervisor(even
 
 
 def test_nested_supervisor_escalation_is_a_child_death_for_its_parent(events):
-    once = RestartPolicy(
-        max_restarts=1, window_seconds=30.0, backoff_initial=0.01, backoff_max=0.05
-    )
+    once = RestartPolicy(max_restarts=1, window_seconds=30.0, backoff_initial=0.01, backoff_max=0.05)
     inner_escalations: list[str] = []
     parent_escalations: list[str] = []
 
@@ -298,9 +270,7 @@ def test_nested_supervisor_escalation_is_a_child_death_for_its_parent(events):
         name="parent",
     )
 
-    wait_until(
-        lambda: not ref.is_alive(), what="the parent supervisor to escalate and stop"
-    )
+    wait_until(lambda: not ref.is_alive(), what="the parent supervisor to escalate and stop")
     # the inner supervisor escalated twice (first run, its restart); the parent restarted it once, then gave up
     assert len(inner_escalations) == 2
     assert all("'x'" in reason for reason in inner_escalations)
@@ -314,8 +284,12 @@ def test_nested_supervisor_escalation_is_a_child_death_for_its_parent(events):
 
 
 def test_one_for_one_restarts_only_the_child_that_died(events):
-    supervisor = Supervisor.start([member("a", events), member("b", events), member("c", events)], policy=FAST,
-                                  check_interval=CHECK, strategy="one_for_one").proxy()
+    supervisor = Supervisor.start(
+        [member("a", events), member("b", events), member("c", events)],
+        policy=FAST,
+        check_interval=CHECK,
+        strategy="one_for_one",
+    ).proxy()
     a, b, c = (supervisor.child(name).get() for name in "abc")
     tell_call(b, "crash")
     wait_until(lambda: supervisor.restarts().get()["b"] == 1, what="b's restart")
@@ -329,9 +303,13 @@ def test_one_for_one_restarts_only_the_child_that_died(events):
 
 def test_one_for_one_goes_on_starting_the_others_when_one_cannot_start(events):
     escalated = []
-    supervisor = Supervisor.start([member("a", events), member("b", events, fail_on_start=True), member("c", events)],
-                                  policy=FAST, check_interval=CHECK, strategy="one_for_one",
-                                  on_escalate=escalated.append)
+    supervisor = Supervisor.start(
+        [member("a", events), member("b", events, fail_on_start=True), member("c", events)],
+        policy=FAST,
+        check_interval=CHECK,
+        strategy="one_for_one",
+        on_escalate=escalated.append,
+    )
     wait_until(lambda: escalated, what="b to exhaust its restarts")
     assert starts(events, "c") == 1  # c started once, and was only stopped by the escalation
     assert "child 'b' failed after 5 restarts" in escalated[0]

@@ -19,8 +19,9 @@ INTERVAL = 0.01
 class Counter(pykka.ThreadingActor):
     """Counts its ticks; a tick may be held (the actor is busy) or crash it."""
 
-    def __init__(self, hold: threading.Event | None = None, busy: threading.Event | None = None,
-                 crash: bool = False) -> None:
+    def __init__(
+        self, hold: threading.Event | None = None, busy: threading.Event | None = None, crash: bool = False
+    ) -> None:
         super().__init__()
         self.ticks = 0
         self.hold, self.busy, self.crash = hold, busy, crash  # busy: set while the held first tick runs
@@ -66,8 +67,11 @@ def ticker_threads(ref: pykka.ActorRef, method: str = "tick") -> list[threading.
 
 def ticks_waiting(ref: pykka.ActorRef) -> int:
     """Ticks told to ``ref`` and still in its mailbox."""
-    return sum(1 for envelope in list(ref.actor_inbox.queue)
-               if isinstance(envelope.message, pykka.messages.ProxyCall) and envelope.message.attr_path == ("tick",))
+    return sum(
+        1
+        for envelope in list(ref.actor_inbox.queue)
+        if isinstance(envelope.message, pykka.messages.ProxyCall) and envelope.message.attr_path == ("tick",)
+    )
 
 
 def test_the_method_is_told_every_interval():

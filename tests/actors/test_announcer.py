@@ -72,8 +72,9 @@ def group(fakes) -> pykka.ActorProxy:
     return connection
 
 
-def start(group: pykka.ActorProxy, pending: pykka.ActorProxy, interval: float = NO_TICK,
-          subscribe: bool = True) -> pykka.ActorProxy:
+def start(
+    group: pykka.ActorProxy, pending: pykka.ActorProxy, interval: float = NO_TICK, subscribe: bool = True
+) -> pykka.ActorProxy:
     """An Announcer, subscribed to ``group`` as its role subscribes it."""
     announcer = Announcer.start(group, pending, IP, PORT, interval).proxy()
     if subscribe:

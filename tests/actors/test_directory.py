@@ -112,10 +112,14 @@ def test_the_register_forgets_every_svc_when_it_leaves_the_group(fakes, register
 def test_garbage_and_other_messages_are_ignored(fakes, directory, eventually):
     s1, s2 = svc(fakes, "s1"), svc(fakes, "s2")
     hello_type = group_messages.MESSAGE_TYPES[SvcHello.TYPE]
-    for data in (b"{garbage", b'{"type": "svc.hello", "ip": "", "port": 7001}',
-                 b'{"type": "svc.hello", "ip": "127.0.0.1", "port": 0}',
-                 b'{"type": "svc.hello", "ip": "127.0.0.1", "port": 7001, "load": -1}',
-                 b'{"type": "job.done", "id": "0123456789abcdef0123456789abcdef"}', b"\xff" * 10):
+    for data in (
+        b"{garbage",
+        b'{"type": "svc.hello", "ip": "", "port": 7001}',
+        b'{"type": "svc.hello", "ip": "127.0.0.1", "port": 0}',
+        b'{"type": "svc.hello", "ip": "127.0.0.1", "port": 7001, "load": -1}',
+        b'{"type": "job.done", "id": "0123456789abcdef0123456789abcdef"}',
+        b"\xff" * 10,
+    ):
         s1.multicast(SVCS_GROUP, hello_type, data).get()
     s1.multicast(SVCS_GROUP, 999, b'{"type": "svc.hello", "ip": "127.0.0.1", "port": 7001}').get()
     group_messages.multicast(s1, JobDone(PHOTO))
@@ -141,8 +145,10 @@ def test_hellos_and_views_of_other_groups_are_ignored(fakes, register, directory
     hello(s3, 7003)  # delivered after all of them
 
     eventually(lambda: len(known(directory)) == 2, what="the third Svc")
-    assert known(directory) == {name_of(s1): SvcRecord(name_of(s1), IP, 7001, 0),
-                                name_of(s3): SvcRecord(name_of(s3), IP, 7003, 0)}
+    assert known(directory) == {
+        name_of(s1): SvcRecord(name_of(s1), IP, 7001, 0),
+        name_of(s3): SvcRecord(name_of(s3), IP, 7003, 0),
+    }
 
 
 def test_a_later_hello_updates_the_load(fakes, directory, eventually):

@@ -38,16 +38,28 @@ INT_MAX = 2**31 - 1
 # One of each message, and its exact wire form (field names, compact separators, UTF-8 text).
 WIRE = [
     (SvcHello("10.0.0.1", 50061, 3), 1, {"type": "svc.hello", "ip": "10.0.0.1", "port": 50061, "load": 3}),
-    (PendingAdd(ID, JOB, 4.5, "#s1#h"), 2,
-     {"type": "pending.add", "id": ID, "job": JOB.as_dict(), "at": 4.5, "svc": "#s1#h"}),
-    (JobDone(ID, 6.0, (("alpha", 2), ("ünï", 0))), 3,
-     {"type": "job.done", "id": ID, "at": 6.0, "counts": {"alpha": 2, "ünï": 0}}),
+    (
+        PendingAdd(ID, JOB, 4.5, "#s1#h"),
+        2,
+        {"type": "pending.add", "id": ID, "job": JOB.as_dict(), "at": 4.5, "svc": "#s1#h"},
+    ),
+    (
+        JobDone(ID, 6.0, (("alpha", 2), ("ünï", 0))),
+        3,
+        {"type": "job.done", "id": ID, "at": 6.0, "counts": {"alpha": 2, "ünï": 0}},
+    ),
     (JobFailed(ID, "poison job", 7.0), 4, {"type": "job.failed", "id": ID, "reason": "poison job", "at": 7.0}),
     (JobRetry(ID, 2, 8.0), 5, {"type": "job.retry", "id": ID, "attempt": 2, "at": 8.0}),
-    (SnapshotChunk("#s2#h", "n1", 1, 3, "eJzL"), 6,
-     {"type": "pending.snapshot", "to": "#s2#h", "nonce": "n1", "index": 1, "total": 3, "data": "eJzL"}),
-    (SnapshotRequest("#s2#h", "#s1#h", "n1"), 7,
-     {"type": "pending.snapshot_request", "from": "#s2#h", "asked": "#s1#h", "nonce": "n1"}),
+    (
+        SnapshotChunk("#s2#h", "n1", 1, 3, "eJzL"),
+        6,
+        {"type": "pending.snapshot", "to": "#s2#h", "nonce": "n1", "index": 1, "total": 3, "data": "eJzL"},
+    ),
+    (
+        SnapshotRequest("#s2#h", "#s1#h", "n1"),
+        7,
+        {"type": "pending.snapshot_request", "from": "#s2#h", "asked": "#s1#h", "nonce": "n1"},
+    ),
     (SnapshotRefused("#s2#h", "n1"), 8, {"type": "pending.snapshot_refused", "to": "#s2#h", "nonce": "n1"}),
 ]
 
@@ -79,8 +91,16 @@ HELLO, ADD, DONE, FAILED, RETRY, CHUNK, REQUEST, REFUSED = (message for message,
 
 
 def test_the_message_type_numbers_are_fixed():
-    assert MESSAGE_TYPES == {"svc.hello": 1, "pending.add": 2, "job.done": 3, "job.failed": 4, "job.retry": 5,
-                             "pending.snapshot": 6, "pending.snapshot_request": 7, "pending.snapshot_refused": 8}
+    assert MESSAGE_TYPES == {
+        "svc.hello": 1,
+        "pending.add": 2,
+        "job.done": 3,
+        "job.failed": 4,
+        "job.retry": 5,
+        "pending.snapshot": 6,
+        "pending.snapshot_request": 7,
+        "pending.snapshot_refused": 8,
+    }
     assert TYPE_NAMES == {number: name for name, number in MESSAGE_TYPES.items()}
     assert CLASSES == {message.TYPE: type(message) for message, _, _ in WIRE}
     assert (SVCS_GROUP, SEND_TIMEOUT) == ("photomark.svcs", 30.0)
@@ -113,9 +133,18 @@ def test_json_constants_that_are_not_numbers_are_refused(constant):
     assert refusal(5, data) == f"{constant} is not a number a message may hold"
 
 
-@pytest.mark.parametrize("body", [[], "svc.hello", 1, None, {"ip": "10.0.0.1", "port": 1},
-                                  {"type": "job.done", "ip": "10.0.0.1", "port": 1},
-                                  {"type": "SVC.HELLO", "ip": "10.0.0.1", "port": 1}])
+@pytest.mark.parametrize(
+    "body",
+    [
+        [],
+        "svc.hello",
+        1,
+        None,
+        {"ip": "10.0.0.1", "port": 1},
+        {"type": "job.done", "ip": "10.0.0.1", "port": 1},
+        {"type": "SVC.HELLO", "ip": "10.0.0.1", "port": 1},
+    ],
+)
 def test_a_payload_that_is_not_an_object_of_its_type_is_refused(body):
     assert refusal(1, body) == "payload does not match message type svc.hello"
 
@@ -128,28 +157,30 @@ def test_a_hello_without_a_load_has_none():
     assert SvcHello("10.0.0.1", 50061).load == 0
 
 
-@pytest.mark.parametrize(("changes", "message"), [
-    ({"ip": ...}, "'ip' must be a string, not NoneType"),
-    ({"ip": 10}, "'ip' must be a string, not int"),
-    ({"ip": ""}, "'ip' must not be empty"),
-    ({"ip": "a" * 256}, "'ip' is longer than 255 characters"),
-    ({"port": ...}, "'port' must be an integer, not NoneType"),
-    ({"port": "80"}, "'port' must be an integer, not str"),
-    ({"port": 80.0}, "'port' must be an integer, not float"),
-    ({"port": True}, "'port' must be an integer, not bool"),
-    ({"port": 0}, "'port' must be in 1..65535, not 0"),
-    ({"port": 65536}, "'port' must be in 1..65535, not 65536"),
-    ({"load": -1}, f"'load' must be in 0..{INT_MAX}, not -1"),
-    ({"load": INT_MAX + 1}, f"'load' must be in 0..{INT_MAX}, not {INT_MAX + 1}"),
-    ({"load": False}, "'load' must be an integer, not bool"),
-    ({"load": None}, "'load' must be an integer, not NoneType"),
-])
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"ip": ...}, "'ip' must be a string, not NoneType"),
+        ({"ip": 10}, "'ip' must be a string, not int"),
+        ({"ip": ""}, "'ip' must not be empty"),
+        ({"ip": "a" * 256}, "'ip' is longer than 255 characters"),
+        ({"port": ...}, "'port' must be an integer, not NoneType"),
+        ({"port": "80"}, "'port' must be an integer, not str"),
+        ({"port": 80.0}, "'port' must be an integer, not float"),
+        ({"port": True}, "'port' must be an integer, not bool"),
+        ({"port": 0}, "'port' must be in 1..65535, not 0"),
+        ({"port": 65536}, "'port' must be in 1..65535, not 65536"),
+        ({"load": -1}, f"'load' must be in 0..{INT_MAX}, not -1"),
+        ({"load": INT_MAX + 1}, f"'load' must be in 0..{INT_MAX}, not {INT_MAX + 1}"),
+        ({"load": False}, "'load' must be an integer, not bool"),
+        ({"load": None}, "'load' must be an integer, not NoneType"),
+    ],
+)
 def test_a_hello_with_a_bad_field_is_refused(changes, message):
     assert refusal(1, changed(HELLO, **changes)) == message
 
 
-@pytest.mark.parametrize("changes", [{"ip": "a" * 255}, {"port": 1}, {"port": 65535}, {"load": 0},
-                                     {"load": INT_MAX}])
+@pytest.mark.parametrize("changes", [{"ip": "a" * 255}, {"port": 1}, {"port": 65535}, {"load": 0}, {"load": INT_MAX}])
 def test_a_hello_at_the_limits_is_accepted(changes):
     body = changed(HELLO, **changes)
     assert decode(1, wire(body)).fields() == {k: v for k, v in body.items() if k != "type"}
@@ -168,22 +199,27 @@ def test_an_add_at_an_integer_time_reads_it_as_a_float():
     assert at == 4.0 and type(at) is float
 
 
-@pytest.mark.parametrize(("changes", "message"), [
-    ({"id": ...}, "malformed id None: an id is 32 hex digits"),
-    ({"id": "../x"}, "malformed id '../x': an id is 32 hex digits"),
-    ({"job": ...}, "'job' must be a job object"),
-    ({"job": [1]}, "'job' must be a job object"),
-    ({"job": json.dumps(JOB.as_dict())}, "'job' must be a job object"),
-    ({"job": {**JOB.as_dict(), "v": 2}}, "'job' is not a job: unknown job version 2"),
-    ({"job": {**JOB.as_dict(), "keywords": []}},
-     "'job' is not a job: job keywords must be a non-empty list of strings"),
-    ({"id": OTHER}, f"'job' is the job of {ID}, not of {OTHER}"),
-    ({"at": ...}, "'at' must be a finite number, not None"),
-    ({"at": "4.5"}, "'at' must be a finite number, not '4.5'"),
-    ({"at": True}, "'at' must be a finite number, not True"),
-    ({"svc": None}, "'svc' must be a string, not NoneType"),
-    ({"svc": "s" * 65}, "'svc' is longer than 64 characters"),
-])
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"id": ...}, "malformed id None: an id is 32 hex digits"),
+        ({"id": "../x"}, "malformed id '../x': an id is 32 hex digits"),
+        ({"job": ...}, "'job' must be a job object"),
+        ({"job": [1]}, "'job' must be a job object"),
+        ({"job": json.dumps(JOB.as_dict())}, "'job' must be a job object"),
+        ({"job": {**JOB.as_dict(), "v": 2}}, "'job' is not a job: unknown job version 2"),
+        (
+            {"job": {**JOB.as_dict(), "keywords": []}},
+            "'job' is not a job: job keywords must be a non-empty list of strings",
+        ),
+        ({"id": OTHER}, f"'job' is the job of {ID}, not of {OTHER}"),
+        ({"at": ...}, "'at' must be a finite number, not None"),
+        ({"at": "4.5"}, "'at' must be a finite number, not '4.5'"),
+        ({"at": True}, "'at' must be a finite number, not True"),
+        ({"svc": None}, "'svc' must be a string, not NoneType"),
+        ({"svc": "s" * 65}, "'svc' is longer than 64 characters"),
+    ],
+)
 def test_an_add_with_a_bad_field_is_refused(changes, message):
     assert refusal(2, changed(ADD, **changes)) == message
 
@@ -214,18 +250,21 @@ def test_done_counts_keep_the_keywords_order():
     assert done.fields()["counts"] == counts
 
 
-@pytest.mark.parametrize(("changes", "message"), [
-    ({"id": "x"}, "malformed id 'x': an id is 32 hex digits"),
-    ({"counts": [["alpha", 1]]}, "'counts' must map keywords to counts"),
-    ({"counts": None}, "'counts' must map keywords to counts"),
-    ({"counts": {"": 1}}, "a keyword of 'counts' must be a short non-empty string, not ''"),
-    ({"counts": {"k" * 1001: 1}}, f"a keyword of 'counts' must be a short non-empty string, not {'k' * 1001!r}"),
-    ({"counts": {"alpha": -1}}, f"'alpha' must be in 0..{INT_MAX}, not -1"),
-    ({"counts": {"alpha": 1.0}}, "'alpha' must be an integer, not float"),
-    ({"counts": {"alpha": True}}, "'alpha' must be an integer, not bool"),
-    ({"counts": {"alpha": None}}, "'alpha' must be an integer, not NoneType"),
-    ({"at": "6"}, "'at' must be a finite number, not '6'"),
-])
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"id": "x"}, "malformed id 'x': an id is 32 hex digits"),
+        ({"counts": [["alpha", 1]]}, "'counts' must map keywords to counts"),
+        ({"counts": None}, "'counts' must map keywords to counts"),
+        ({"counts": {"": 1}}, "a keyword of 'counts' must be a short non-empty string, not ''"),
+        ({"counts": {"k" * 1001: 1}}, f"a keyword of 'counts' must be a short non-empty string, not {'k' * 1001!r}"),
+        ({"counts": {"alpha": -1}}, f"'alpha' must be in 0..{INT_MAX}, not -1"),
+        ({"counts": {"alpha": 1.0}}, "'alpha' must be an integer, not float"),
+        ({"counts": {"alpha": True}}, "'alpha' must be an integer, not bool"),
+        ({"counts": {"alpha": None}}, "'alpha' must be an integer, not NoneType"),
+        ({"at": "6"}, "'at' must be a finite number, not '6'"),
+    ],
+)
 def test_a_done_with_a_bad_field_is_refused(changes, message):
     assert refusal(3, changed(DONE, **changes)) == message
 
@@ -254,25 +293,31 @@ def test_a_reason_of_10000_characters_is_accepted_and_one_more_refused():
     assert refusal(4, changed(FAILED, reason="r" * 10_001)) == "'reason' is longer than 10000 characters"
 
 
-@pytest.mark.parametrize(("changes", "message"), [
-    ({"id": 5}, "malformed id 5: an id is 32 hex digits"),
-    ({"reason": None}, "'reason' must be a string, not NoneType"),
-    ({"at": None}, "'at' must be a finite number, not None"),
-])
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"id": 5}, "malformed id 5: an id is 32 hex digits"),
+        ({"reason": None}, "'reason' must be a string, not NoneType"),
+        ({"at": None}, "'at' must be a finite number, not None"),
+    ],
+)
 def test_a_failure_with_a_bad_field_is_refused(changes, message):
     assert refusal(4, changed(FAILED, **changes)) == message
 
 
-@pytest.mark.parametrize(("changes", "message"), [
-    ({"id": ...}, "malformed id None: an id is 32 hex digits"),
-    ({"attempt": ...}, "'attempt' must be an integer, not NoneType"),
-    ({"attempt": 0}, f"'attempt' must be in 1..{INT_MAX}, not 0"),
-    ({"attempt": INT_MAX + 1}, f"'attempt' must be in 1..{INT_MAX}, not {INT_MAX + 1}"),
-    ({"attempt": True}, "'attempt' must be an integer, not bool"),
-    ({"attempt": 2.0}, "'attempt' must be an integer, not float"),
-    ({"at": ...}, "'at' must be a finite number, not None"),
-    ({"at": False}, "'at' must be a finite number, not False"),
-])
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"id": ...}, "malformed id None: an id is 32 hex digits"),
+        ({"attempt": ...}, "'attempt' must be an integer, not NoneType"),
+        ({"attempt": 0}, f"'attempt' must be in 1..{INT_MAX}, not 0"),
+        ({"attempt": INT_MAX + 1}, f"'attempt' must be in 1..{INT_MAX}, not {INT_MAX + 1}"),
+        ({"attempt": True}, "'attempt' must be an integer, not bool"),
+        ({"attempt": 2.0}, "'attempt' must be an integer, not float"),
+        ({"at": ...}, "'at' must be a finite number, not None"),
+        ({"at": False}, "'at' must be a finite number, not False"),
+    ],
+)
 def test_a_retry_with_a_bad_field_is_refused(changes, message):
     assert refusal(5, changed(RETRY, **changes)) == message
 
@@ -285,16 +330,19 @@ def test_a_retry_at_the_limits_of_attempt_is_accepted(attempt):
 # -- the snapshot messages -------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("changes", "message"), [
-    ({"from": ...}, "'from' must be a string, not NoneType"),
-    ({"from": "f" * 65}, "'from' is longer than 64 characters"),
-    ({"asked": ...}, "'asked' must be a string, not NoneType"),
-    ({"asked": "a" * 65}, "'asked' is longer than 64 characters"),
-    ({"nonce": ...}, "'nonce' must be a string, not NoneType"),
-    ({"nonce": ""}, "'nonce' must not be empty"),
-    ({"nonce": "n" * 65}, "'nonce' is longer than 64 characters"),
-    ({"nonce": 1}, "'nonce' must be a string, not int"),
-])
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"from": ...}, "'from' must be a string, not NoneType"),
+        ({"from": "f" * 65}, "'from' is longer than 64 characters"),
+        ({"asked": ...}, "'asked' must be a string, not NoneType"),
+        ({"asked": "a" * 65}, "'asked' is longer than 64 characters"),
+        ({"nonce": ...}, "'nonce' must be a string, not NoneType"),
+        ({"nonce": ""}, "'nonce' must not be empty"),
+        ({"nonce": "n" * 65}, "'nonce' is longer than 64 characters"),
+        ({"nonce": 1}, "'nonce' must be a string, not int"),
+    ],
+)
 def test_a_snapshot_request_with_a_bad_field_is_refused(changes, message):
     assert refusal(7, changed(REQUEST, **changes)) == message
 
@@ -306,40 +354,55 @@ def test_snapshot_names_and_nonces_of_64_characters_are_accepted():
     assert decode(*encode(refused)) == refused
 
 
-@pytest.mark.parametrize(("changes", "message"), [
-    ({"to": ...}, "'to' must be a string, not NoneType"),
-    ({"to": "t" * 65}, "'to' is longer than 64 characters"),
-    ({"nonce": ""}, "'nonce' must not be empty"),
-    ({"nonce": ...}, "'nonce' must be a string, not NoneType"),
-])
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"to": ...}, "'to' must be a string, not NoneType"),
+        ({"to": "t" * 65}, "'to' is longer than 64 characters"),
+        ({"nonce": ""}, "'nonce' must not be empty"),
+        ({"nonce": ...}, "'nonce' must be a string, not NoneType"),
+    ],
+)
 def test_a_snapshot_refusal_with_a_bad_field_is_refused(changes, message):
     assert refusal(8, changed(REFUSED, **changes)) == message
 
 
-@pytest.mark.parametrize(("changes", "message"), [
-    ({"total": ...}, "'total' must be an integer, not NoneType"),
-    ({"total": 0}, "'total' must be in 1..1000000, not 0"),
-    ({"total": 1_000_001}, "'total' must be in 1..1000000, not 1000001"),
-    ({"total": True}, "'total' must be an integer, not bool"),
-    ({"index": ...}, "'index' must be an integer, not NoneType"),
-    ({"index": 3}, "'index' must be in 0..2, not 3"),
-    ({"index": 4}, "'index' must be in 0..2, not 4"),
-    ({"index": -1}, "'index' must be in 0..2, not -1"),
-    ({"index": False}, "'index' must be an integer, not bool"),
-    ({"to": ...}, "'to' must be a string, not NoneType"),
-    ({"to": "t" * 65}, "'to' is longer than 64 characters"),
-    ({"nonce": ""}, "'nonce' must not be empty"),
-    ({"data": ...}, "'data' must be a string, not NoneType"),
-    ({"data": "d" * 140_001}, "'data' is longer than 140000 characters"),
-    ({"data": ["eJzL"]}, "'data' must be a string, not list"),
-])
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"total": ...}, "'total' must be an integer, not NoneType"),
+        ({"total": 0}, "'total' must be in 1..1000000, not 0"),
+        ({"total": 1_000_001}, "'total' must be in 1..1000000, not 1000001"),
+        ({"total": True}, "'total' must be an integer, not bool"),
+        ({"index": ...}, "'index' must be an integer, not NoneType"),
+        ({"index": 3}, "'index' must be in 0..2, not 3"),
+        ({"index": 4}, "'index' must be in 0..2, not 4"),
+        ({"index": -1}, "'index' must be in 0..2, not -1"),
+        ({"index": False}, "'index' must be an integer, not bool"),
+        ({"to": ...}, "'to' must be a string, not NoneType"),
+        ({"to": "t" * 65}, "'to' is longer than 64 characters"),
+        ({"nonce": ""}, "'nonce' must not be empty"),
+        ({"data": ...}, "'data' must be a string, not NoneType"),
+        ({"data": "d" * 140_001}, "'data' is longer than 140000 characters"),
+        ({"data": ["eJzL"]}, "'data' must be a string, not list"),
+    ],
+)
 def test_a_snapshot_chunk_with_a_bad_field_is_refused(changes, message):
     assert refusal(6, changed(CHUNK, **changes)) == message
 
 
-@pytest.mark.parametrize("changes", [{"index": 0}, {"index": 2}, {"index": 0, "total": 1},
-                                     {"index": 999_999, "total": 1_000_000}, {"data": "d" * 140_000},
-                                     {"data": ""}, {"to": "t" * 64}])
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"index": 0},
+        {"index": 2},
+        {"index": 0, "total": 1},
+        {"index": 999_999, "total": 1_000_000},
+        {"data": "d" * 140_000},
+        {"data": ""},
+        {"to": "t" * 64},
+    ],
+)
 def test_a_snapshot_chunk_at_the_limits_is_accepted(changes):
     body = changed(CHUNK, **changes)
     assert decode(6, wire(body)).fields() == {k: v for k, v in body.items() if k != "type"}
@@ -401,4 +464,6 @@ def test_a_multicast_the_connection_does_not_take_in_time_is_a_connection_error(
     with pytest.raises(GroupConnectionError) as lost:
         multicast(StubGroup(pykka.Timeout("late")), DONE, timeout=1.5)
     assert (lost.value.code, lost.value.detail) == (
-        CONNECTION_CLOSED, "the group connection did not take a job.done in 1.5 s")
+        CONNECTION_CLOSED,
+        "the group connection did not take a job.done in 1.5 s",
+    )

@@ -5,8 +5,14 @@ import pytest
 from actors.job import VERSION, Job, PoisonJob, decode, job_from_dict, job_id_of
 
 ID = "0123456789abcdef0123456789abcdef"
-VALID = {"v": 1, "id": ID, "photo": f"photos/{ID}.png", "keywords": ["alpha", "beta"], "filename": "page.png",
-         "submitted_at": 12.5}
+VALID = {
+    "v": 1,
+    "id": ID,
+    "photo": f"photos/{ID}.png",
+    "keywords": ["alpha", "beta"],
+    "filename": "page.png",
+    "submitted_at": 12.5,
+}
 
 
 def without(key: str) -> dict:
@@ -27,8 +33,10 @@ def test_a_job_survives_encoding():
 
 def test_a_job_is_encoded_as_compact_utf8_json():
     job = Job(ID, f"photos/{ID}.jpg", ("ünïcode", "beta"), "página.jpg", 12.5)
-    expected = (f'{{"v":1,"id":"{ID}","photo":"photos/{ID}.jpg","keywords":["ünïcode","beta"],'
-                f'"filename":"página.jpg","submitted_at":12.5}}')
+    expected = (
+        f'{{"v":1,"id":"{ID}","photo":"photos/{ID}.jpg","keywords":["ünïcode","beta"],'
+        f'"filename":"página.jpg","submitted_at":12.5}}'
+    )
     assert job.encode() == expected.encode("utf-8")
 
 
@@ -60,8 +68,11 @@ def test_a_job_without_a_version_is_poison():
     assert poison_message(without("v")) == "unknown job version None"
 
 
-@pytest.mark.xfail(strict=True, reason="bug: a JSON true passes as version 1 (True == 1 in Python); "
-                                       "job_from_dict should refuse a bool version as group_messages refuses bools")
+@pytest.mark.xfail(
+    strict=True,
+    reason="bug: a JSON true passes as version 1 (True == 1 in Python); "
+    "job_from_dict should refuse a bool version as group_messages refuses bools",
+)
 def test_a_boolean_version_is_poison():
     poison_message({**VALID, "v": True})
 
@@ -77,14 +88,16 @@ def test_a_job_with_a_malformed_id_is_poison(photo_id):
     assert message == f"job lacks a valid field: malformed id {photo_id!r}: an id is 32 hex digits"
 
 
-@pytest.mark.parametrize("photo", [None, 5, "photos/other.png", f"photos/{ID}png", f"x/photos/{ID}.png",
-                                   f"photos/{'f' * 32}.png"])
+@pytest.mark.parametrize(
+    "photo", [None, 5, "photos/other.png", f"photos/{ID}png", f"x/photos/{ID}.png", f"photos/{'f' * 32}.png"]
+)
 def test_a_photo_path_that_is_not_the_job_s_own_is_poison(photo):
     assert poison_message({**VALID, "photo": photo}) == f"job photo {photo!r} does not belong to id {ID}"
 
 
-@pytest.mark.parametrize("keywords", ["alpha", ("alpha",), {"alpha": 1}, [], ["alpha", ""], [""], ["alpha", 3],
-                                      ["alpha", None], [["alpha"]]])
+@pytest.mark.parametrize(
+    "keywords", ["alpha", ("alpha",), {"alpha": 1}, [], ["alpha", ""], [""], ["alpha", 3], ["alpha", None], [["alpha"]]]
+)
 def test_keywords_must_be_a_non_empty_list_of_non_empty_strings(keywords):
     assert poison_message({**VALID, "keywords": keywords}) == "job keywords must be a non-empty list of strings"
 
@@ -92,20 +105,29 @@ def test_keywords_must_be_a_non_empty_list_of_non_empty_strings(keywords):
 @pytest.mark.parametrize("filename", [3, None, ["a.png"]])
 def test_a_filename_that_is_not_a_string_is_poison(filename):
     assert poison_message({**VALID, "filename": filename}) == (
-        f"job filename must be a string, not {type(filename).__name__}")
+        f"job filename must be a string, not {type(filename).__name__}"
+    )
 
 
 @pytest.mark.parametrize("submitted_at", [True, False, "1", None, float("nan"), float("inf"), float("-inf")])
 def test_a_submission_time_that_is_not_a_finite_number_is_poison(submitted_at):
     assert poison_message({**VALID, "submitted_at": submitted_at}) == (
-        f"job submitted_at must be a finite number, not {submitted_at!r}")
+        f"job submitted_at must be a finite number, not {submitted_at!r}"
+    )
 
 
-@pytest.mark.parametrize("body", [
-    b"", b"\xff\xfe", b"[]", b'{"v": 2}', b'{"v": 1, "id": "../x"}',
-    b'{"v": 1, "id": "' + ID.encode() + b'", "photo": "photos/other.png", "keywords": ["a"]}',
-    b'{"v": 1, "id": "' + ID.encode() + b'", "photo": "photos/' + ID.encode() + b'.png", "keywords": []}',
-])
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"",
+        b"\xff\xfe",
+        b"[]",
+        b'{"v": 2}',
+        b'{"v": 1, "id": "../x"}',
+        b'{"v": 1, "id": "' + ID.encode() + b'", "photo": "photos/other.png", "keywords": ["a"]}',
+        b'{"v": 1, "id": "' + ID.encode() + b'", "photo": "photos/' + ID.encode() + b'.png", "keywords": []}',
+    ],
+)
 def test_poison_is_recognised(body):
     with pytest.raises(PoisonJob):
         decode(body)

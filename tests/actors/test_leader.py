@@ -39,8 +39,15 @@ def add_pending(group, at: float) -> Job:
 
 def test_the_first_svc_leads_and_starts_from_the_checkpoint(fakes, eventually):
     job = Job(PHOTO_ID, layout.photo_path(PHOTO_ID, "png"), ("alpha",), "p.png", 5.0)
-    entry = {"id": PHOTO_ID, "job": job.as_dict(), "status": "pending", "attempts": 1, "since": 5.0, "reason": "",
-             "svc": ""}
+    entry = {
+        "id": PHOTO_ID,
+        "job": job.as_dict(),
+        "status": "pending",
+        "attempts": 1,
+        "since": 5.0,
+        "reason": "",
+        "svc": "",
+    }
     fakes.backend.write(layout.PENDING_STATE, json.dumps({"v": 1, "entries": [entry]}).encode())
 
     _, pending, leader = start_svc(fakes, Clock())

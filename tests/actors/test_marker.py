@@ -28,9 +28,15 @@ class FakeMarking:
             die = self.die_first is not None and self.calls == 1
         if die:
             self.die_first()
-        report = {"id": photo_id, "filename": filename, "width": 64, "height": 32,
-                  "keywords": {k: {"count": 1, "boxes": [[0, 0, 5, 5]], "texts": [k]} for k in keywords},
-                  "engine": {}, "seconds": 0.0}
+        report = {
+            "id": photo_id,
+            "filename": filename,
+            "width": 64,
+            "height": 32,
+            "keywords": {k: {"count": 1, "boxes": [[0, 0, 5, 5]], "texts": [k]} for k in keywords},
+            "engine": {},
+            "seconds": 0.0,
+        }
         return MarkResult(png=b"marked:" + photo, report=report)
 
 
@@ -73,7 +79,8 @@ def test_worker_crash_before_ack_leads_to_redelivery_and_one_marked_photo(fakes,
     eventually(lambda: fakes.broker.stats().get()["acked"] == 1, what="the ack")
     assert marking.calls == 2
     assert sorted(fakes.backend.list("photos")) == sorted(
-        [layout.photo_path(PHOTO_ID, "png"), layout.marks_path(PHOTO_ID), layout.report_path(PHOTO_ID)])
+        [layout.photo_path(PHOTO_ID, "png"), layout.marks_path(PHOTO_ID), layout.report_path(PHOTO_ID)]
+    )
     assert len(fakes.payloads("job.done")) == 1
     assert fakes.broker.stats().get()["ready"] == 0
 
@@ -82,8 +89,9 @@ def test_redelivered_job_already_marked_is_acked_without_marking_again(fakes, pn
     marking = FakeMarking()
     job = publish_job(fakes, png)
     fakes.backend.write(layout.marks_path(job.id), b"old marks")
-    fakes.backend.write(layout.report_path(job.id), json.dumps(
-        {"keywords": {"alpha": {"count": 3, "boxes": [], "texts": []}}}).encode())
+    fakes.backend.write(
+        layout.report_path(job.id), json.dumps({"keywords": {"alpha": {"count": 3, "boxes": [], "texts": []}}}).encode()
+    )
     start_marker(fakes, "w1", marking)
 
     done = eventually(lambda: fakes.payloads("job.done"), what="job.done")

@@ -67,9 +67,11 @@ def test_a_delivery_over_the_limit_is_given_up_saying_how_often_the_job_was_hand
 def test_after_an_outage_the_job_is_retried_until_its_last_allowed_delivery():
     for deliveries in range(1, 5):
         assert after_outage(deliveries, 5, "storage could not be written: EIO") == Retry(
-            "storage could not be written: EIO")
+            "storage could not be written: EIO"
+        )
     assert after_outage(5, 5, "storage could not be written: EIO") == GiveUp(
-        "storage could not be written: EIO (gave up after 5 deliveries)")
+        "storage could not be written: EIO (gave up after 5 deliveries)"
+    )
     assert after_outage(9, 5, "x") == GiveUp("x (gave up after 9 deliveries)")
     assert after_outage(1, 1, "x") == GiveUp("x (gave up after 1 delivery)")
 
@@ -128,8 +130,11 @@ class RecordingBroker(pykka.ThreadingActor):
         self.settled.append((delivery_tag, how))
 
     def deliver(self, body: bytes, tag: int, deliveries: int = 1) -> None:
-        tell_call(self.listener, "on_job_delivered",
-                  JobDelivered("w1", tag, body, redelivered=deliveries > 1, deliveries=deliveries))
+        tell_call(
+            self.listener,
+            "on_job_delivered",
+            JobDelivered("w1", tag, body, redelivered=deliveries > 1, deliveries=deliveries),
+        )
 
     def seen(self) -> list[tuple[int, str]]:
         return list(self.settled)
@@ -171,9 +176,15 @@ class FakeMarking:
             self.die()
         if self.error is not None:
             raise self.error
-        report = {"id": photo_id, "filename": filename, "width": 1, "height": 1,
-                  "keywords": {k: {"count": 0, "boxes": [], "texts": []} for k in keywords},
-                  "engine": {}, "seconds": 0.0}
+        report = {
+            "id": photo_id,
+            "filename": filename,
+            "width": 1,
+            "height": 1,
+            "keywords": {k: {"count": 0, "boxes": [], "texts": []} for k in keywords},
+            "engine": {},
+            "seconds": 0.0,
+        }
         return MarkResult(png=b"marked:" + photo, report=report)
 
 
@@ -184,13 +195,19 @@ def job_of(photo_id: str = PHOTO_ID) -> Job:
 class Worker:
     """A Marker with a recording broker and a storage of its own, in front of ``fakes``' group."""
 
-    def __init__(self, fakes, marking, backend: MemoryStorage | None = None, refuse: bool = False,
-                 **settings) -> None:
+    def __init__(self, fakes, marking, backend: MemoryStorage | None = None, refuse: bool = False, **settings) -> None:
         self.backend = backend or MemoryStorage()
         self.broker = RecordingBroker.start(refuse).proxy()
         self.storage = StorageGateway.start(self.backend).proxy()
-        self.marker = Marker.start("w1", self.broker, fakes.connection("w1"), self.storage, mark=marking,
-                                   retry_pause=settings.pop("retry_pause", 0.0), **settings).proxy()
+        self.marker = Marker.start(
+            "w1",
+            self.broker,
+            fakes.connection("w1"),
+            self.storage,
+            mark=marking,
+            retry_pause=settings.pop("retry_pause", 0.0),
+            **settings,
+        ).proxy()
 
     def deliver(self, job: Job, tag: int = 1, deliveries: int = 1, photo: bytes | None = b"photo") -> None:
         if photo is not None:
@@ -207,7 +224,8 @@ def worker(fakes):
 
 
 def test_a_job_handed_out_more_than_max_deliveries_times_is_failed_unmarked_and_dead_lettered(
-        fakes, worker, eventually):
+    fakes, worker, eventually
+):
     marking = FakeMarking()
     w = worker(marking, max_deliveries=3)
     w.deliver(job_of(), deliveries=4)
@@ -243,20 +261,25 @@ def test_an_already_marked_job_over_the_limit_is_acked_as_done(fakes, worker, ev
 @pytest.mark.parametrize(
     ("error", "reason"),
     [
-        (OcrFailed("Tesseract failed on this photo (exit status 1): Error in pixSauvolaBinarizeTiled"),
-         "photo cannot be marked: Tesseract failed on this photo .exit status 1.: Error in pixSauvola"),
-        (NotAnImage("not a decodable PNG image: image file is truncated"),
-         "photo cannot be marked: not a decodable PNG image"),
-        (ValueError("x1 must be greater than or equal to x0"),
-         "photo cannot be marked: unexpected ValueError: x1 must be greater"),
+        (
+            OcrFailed("Tesseract failed on this photo (exit status 1): Error in pixSauvolaBinarizeTiled"),
+            "photo cannot be marked: Tesseract failed on this photo .exit status 1.: Error in pixSauvola",
+        ),
+        (
+            NotAnImage("not a decodable PNG image: image file is truncated"),
+            "photo cannot be marked: not a decodable PNG image",
+        ),
+        (
+            ValueError("x1 must be greater than or equal to x0"),
+            "photo cannot be marked: unexpected ValueError: x1 must be greater",
+        ),
         (RuntimeError("boom"), "photo cannot be marked: unexpected RuntimeError: boom"),
         (ZeroDivisionError("division by zero"), "photo cannot be marked: unexpected ZeroDivisionError"),
         (MemoryError(), "photo cannot be marked: unexpected MemoryError"),
     ],
     ids=["ocr-failed", "not-an-image", "drawing-bug", "runtime-error", "zero-division", "memory"],
 )
-def test_any_error_raised_while_marking_fails_the_job_and_the_marker_goes_on(fakes, worker, eventually, error,
-                                                                             reason):
+def test_any_error_raised_while_marking_fails_the_job_and_the_marker_goes_on(fakes, worker, eventually, error, reason):
     w = worker(FakeMarking(error))
     w.deliver(job_of())
 
@@ -304,8 +327,9 @@ def test_storage_failing_on_the_last_allowed_delivery_fails_the_job_with_that_re
 
     assert eventually(lambda: w.broker.seen().get(), what="the reject") == [(1, "dead")]
     (failed,) = fakes.payloads("job.failed")
-    assert failed.reason == ("storage could not be written: [Errno 107] Transport endpoint is not connected "
-                             "(gave up after 2 deliveries)")
+    assert failed.reason == (
+        "storage could not be written: [Errno 107] Transport endpoint is not connected (gave up after 2 deliveries)"
+    )
 
 
 def test_tesseract_unable_to_run_on_this_worker_gives_the_job_back(fakes, worker, eventually):
@@ -375,8 +399,7 @@ def test_a_job_that_kills_every_worker_it_is_handed_to_is_failed_after_max_deliv
     for number in range(1, DEFAULT_MAX_DELIVERIES + 1):
         storage = StorageGateway.start(fakes.backend).proxy()
         marking = FakeMarking(die=storage.actor_ref.stop)
-        marker = Marker.start(f"w{number}", fakes.broker, fakes.connection(f"w{number}"), storage,
-                              mark=marking).proxy()
+        marker = Marker.start(f"w{number}", fakes.broker, fakes.connection(f"w{number}"), storage, mark=marking).proxy()
         eventually(lambda marker=marker: not marker.actor_ref.is_alive(), what=f"worker {number} to die")
         calls += marking.calls
     assert calls == DEFAULT_MAX_DELIVERIES
@@ -386,8 +409,9 @@ def test_a_job_that_kills_every_worker_it_is_handed_to_is_failed_after_max_deliv
 
     (failed,) = eventually(lambda: fakes.payloads("job.failed"), what="job.failed")
     assert failed.id == PHOTO_ID
-    assert failed.reason.startswith(f"the job was handed to a worker {DEFAULT_MAX_DELIVERIES} times and never "
-                                    "finished: ")
+    assert failed.reason.startswith(
+        f"the job was handed to a worker {DEFAULT_MAX_DELIVERIES} times and never finished: "
+    )
     assert last.calls == 0
     eventually(lambda: len(fakes.broker.dead_letters().get()) == 1, what="the dead letter")
     assert fakes.payloads("job.done") == []
@@ -400,12 +424,15 @@ def test_storage_that_keeps_failing_fails_the_job_after_max_deliveries(fakes, ev
     backend.fail_writes = 10**6  # every write from now on
     fakes.broker.publish(job.encode()).get()
     marking = FakeMarking()
-    Marker.start("w1", fakes.broker, fakes.connection("w1"), StorageGateway.start(backend).proxy(), mark=marking,
-                 retry_pause=0.0)
+    Marker.start(
+        "w1", fakes.broker, fakes.connection("w1"), StorageGateway.start(backend).proxy(), mark=marking, retry_pause=0.0
+    )
 
     (failed,) = eventually(lambda: fakes.payloads("job.failed"), what="job.failed")
-    assert failed.reason == ("storage could not be written: [Errno 107] Transport endpoint is not connected "
-                             f"(gave up after {DEFAULT_MAX_DELIVERIES} deliveries)")
+    assert failed.reason == (
+        "storage could not be written: [Errno 107] Transport endpoint is not connected "
+        f"(gave up after {DEFAULT_MAX_DELIVERIES} deliveries)"
+    )
     assert marking.calls == DEFAULT_MAX_DELIVERIES
     eventually(lambda: len(fakes.broker.dead_letters().get()) == 1, what="the dead letter")
 
@@ -417,8 +444,9 @@ def test_storage_failing_once_is_retried_and_the_job_marked(fakes, eventually):
     backend.fail_writes = 1
     fakes.broker.publish(job.encode()).get()
     marking = FakeMarking()
-    Marker.start("w1", fakes.broker, fakes.connection("w1"), StorageGateway.start(backend).proxy(), mark=marking,
-                 retry_pause=0.0)
+    Marker.start(
+        "w1", fakes.broker, fakes.connection("w1"), StorageGateway.start(backend).proxy(), mark=marking, retry_pause=0.0
+    )
 
     eventually(lambda: fakes.payloads("job.done"), what="job.done")
     eventually(lambda: fakes.broker.stats().get()["acked"] == 1, what="the ack")
@@ -446,8 +474,9 @@ def test_an_odd_photo_through_a_marker_is_done_or_failed_and_the_marker_lives(fa
     publish_photo(fakes, odd.data)
     marker = start_marker(fakes, "w1")
 
-    settled = eventually(lambda: fakes.payloads("job.done") + fakes.payloads("job.failed"), timeout=60,
-                         what="job.done or job.failed")
+    settled = eventually(
+        lambda: fakes.payloads("job.done") + fakes.payloads("job.failed"), timeout=60, what="job.done or job.failed"
+    )
     if odd.counts is None:
         assert [m.TYPE for m in settled] == ["job.failed"]
         assert settled[0].reason.startswith("photo cannot be marked: ") and odd.reason in settled[0].reason
@@ -479,8 +508,9 @@ def test_tesseract_running_out_of_time_through_a_marker_fails_the_job(fakes, eve
     marker = start_marker(fakes, "w1", functools.partial(mark_photo, ocr_timeout=0.001))
 
     (failed,) = eventually(lambda: fakes.payloads("job.failed"), what="job.failed")
-    assert failed.reason == ("photo cannot be marked: Tesseract did not finish reading this photo in 0.001 s "
-                             "and was stopped")
+    assert failed.reason == (
+        "photo cannot be marked: Tesseract did not finish reading this photo in 0.001 s and was stopped"
+    )
     assert marker.actor_ref.is_alive()
 
 
@@ -518,8 +548,9 @@ def test_worker_specs_hand_max_deliveries_to_every_marker(fakes):
     from cli.roles.specs import worker_specs
 
     config = WorkerConfig(concurrency=2, max_deliveries=2)
-    specs = worker_specs(config, "wk", lambda: fakes.backend, lambda s: fakes.connection("wk").actor_ref,
-                         shared={"broker": fakes.broker})
+    specs = worker_specs(
+        config, "wk", lambda: fakes.backend, lambda s: fakes.connection("wk").actor_ref, shared={"broker": fakes.broker}
+    )
     started: dict[str, pykka.ActorProxy] = {}
     for spec in specs:
         ref = spec.start(dict(started))

@@ -12,10 +12,17 @@ def test_base36_digits_are_digits_then_lower_case_letters():
     assert DIGITS == string.digits + string.ascii_lowercase
 
 
-@pytest.mark.parametrize(("number", "width", "text"), [
-    (0, 3, "000"), (35, 2, "0z"), (36, 2, "10"), (36**2 + 2 * 36 + 3, 3, "123"), (36**8 - 1, 8, "zzzzzzzz"),
-    (1_700_000_000_000, 8, "loyw3v28"),
-])
+@pytest.mark.parametrize(
+    ("number", "width", "text"),
+    [
+        (0, 3, "000"),
+        (35, 2, "0z"),
+        (36, 2, "10"),
+        (36**2 + 2 * 36 + 3, 3, "123"),
+        (36**8 - 1, 8, "zzzzzzzz"),
+        (1_700_000_000_000, 8, "loyw3v28"),
+    ],
+)
 def test_base36_writes_a_number_in_fixed_width(number, width, text):
     assert base36(number, width) == text
 
@@ -47,9 +54,16 @@ def test_member_names_sort_by_start_time():
     assert names == sorted(names) and len(set(names)) == len(names)
 
 
-@pytest.mark.parametrize(("name", "role"), [
-    ("#s0mhd1x2ka#localhost", "s"), ("#r0mhd1x2ka#host", "r"), ("s0mhd1x2ka", "s"), ("w", "w"), ("", ""),
-    ("#wx#h", "w"),
-])
+@pytest.mark.parametrize(
+    ("name", "role"),
+    [
+        ("#s0mhd1x2ka#localhost", "s"),
+        ("#r0mhd1x2ka#host", "r"),
+        ("s0mhd1x2ka", "s"),
+        ("w", "w"),
+        ("", ""),
+        ("#wx#h", "w"),
+    ],
+)
 def test_the_role_is_the_first_letter_of_the_user_name(name, role):
     assert role_of(name) == role

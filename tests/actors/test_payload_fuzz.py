@@ -14,18 +14,39 @@ from actors.pending import PendingList
 from actors.pending_sync import Sync
 from ports.group import MessageReceived
 
-json_values = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8),
-                           lambda children: st.lists(children, max_size=3)
-                           | st.dictionaries(st.text(max_size=6), children, max_size=3), max_leaves=6)
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8),
+    lambda children: st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=6), children, max_size=3),
+    max_leaves=6,
+)
 payload_types = st.sampled_from(list(group_messages.MESSAGE_TYPES))
-fields = st.sampled_from(["id", "job", "at", "attempt", "reason", "ip", "port", "load", "nonce", "index", "total",
-                          "data", "from", "leader", "to"])
-plausible = st.builds(lambda kind, extra: {"type": kind, **extra}, payload_types,
-                      st.dictionaries(fields, json_values, max_size=5))
+fields = st.sampled_from(
+    [
+        "id",
+        "job",
+        "at",
+        "attempt",
+        "reason",
+        "ip",
+        "port",
+        "load",
+        "nonce",
+        "index",
+        "total",
+        "data",
+        "from",
+        "leader",
+        "to",
+    ]
+)
+plausible = st.builds(
+    lambda kind, extra: {"type": kind, **extra}, payload_types, st.dictionaries(fields, json_values, max_size=5)
+)
 frames = st.one_of(
     st.tuples(st.integers(0, 65535), st.binary(max_size=64)),
-    st.tuples(st.sampled_from(list(group_messages.MESSAGE_TYPES.values())),
-              plausible.map(lambda p: json.dumps(p).encode())),
+    st.tuples(
+        st.sampled_from(list(group_messages.MESSAGE_TYPES.values())), plausible.map(lambda p: json.dumps(p).encode())
+    ),
 )
 
 

@@ -43,8 +43,9 @@ def test_chunks_are_at_most_96000_characters_by_default():
 def test_chunks_are_numbered_addressed_and_carry_the_compact_json_of_the_entries():
     entries = [entry(i) for i in range(300)]
     parts = chunks(entries, "n1", "#s2#h", chunk_bytes=1000)
-    assert [(p.to, p.nonce, p.index, p.total) for p in parts] == [("#s2#h", "n1", i, len(parts))
-                                                                  for i in range(len(parts))]
+    assert [(p.to, p.nonce, p.index, p.total) for p in parts] == [
+        ("#s2#h", "n1", i, len(parts)) for i in range(len(parts))
+    ]
     assert all(len(p.data) == 1000 for p in parts[:-1]) and 0 < len(parts[-1].data) <= 1000
     raw = json.dumps([e.as_dict() for e in entries], separators=(",", ":")).encode()
     assert "".join(p.data for p in parts) == base64.b64encode(zlib.compress(raw, 6)).decode()  # zlib's level 6
@@ -102,7 +103,8 @@ def test_a_chunk_that_changes_the_total_is_refused():
 @pytest.mark.parametrize(("index", "total"), [(3, 3), (4, 3), (-1, 3), (0, 0)])
 def test_a_chunk_whose_index_is_not_below_its_total_is_refused(index, total):
     assert bad([SnapshotChunk("#s2#h", "n1", index, total, "")]) == (
-        f"chunk {index} of {total} does not fit a snapshot of None")
+        f"chunk {index} of {total} does not fit a snapshot of None"
+    )
 
 
 def test_the_last_index_below_the_total_is_accepted():

@@ -28,8 +28,15 @@ def add(entries, photo_id=ID, at=10.0, svc=""):
 
 
 def entry_dict(**changes) -> dict:
-    data = {"id": ID, "job": job().as_dict(), "status": "failed", "attempts": 3, "since": 42.5,
-            "reason": "out of attempts", "svc": "#s1#h"}
+    data = {
+        "id": ID,
+        "job": job().as_dict(),
+        "status": "failed",
+        "attempts": 3,
+        "since": 42.5,
+        "reason": "out of attempts",
+        "svc": "#s1#h",
+    }
     return {**data, **changes}
 
 
@@ -149,9 +156,12 @@ def test_a_message_that_does_not_change_the_list_is_refused():
     assert entries == {}
 
 
-@pytest.mark.xfail(strict=True, raises=AttributeError,
-                   reason="bug: apply reads message.id before it checks the type, so a group message without an id "
-                          "(SvcHello, SnapshotRequest, SnapshotChunk) raises AttributeError, not the TypeError meant")
+@pytest.mark.xfail(
+    strict=True,
+    raises=AttributeError,
+    reason="bug: apply reads message.id before it checks the type, so a group message without an id "
+    "(SvcHello, SnapshotRequest, SnapshotChunk) raises AttributeError, not the TypeError meant",
+)
 def test_a_group_message_without_an_id_is_refused_as_not_changing_the_list():
     with pytest.raises(TypeError, match="^SvcHello does not change the pending list$"):
         apply({}, SvcHello("127.0.0.1", 50061))
@@ -192,8 +202,15 @@ def test_the_statuses_on_the_wire_are_pending_and_failed():
 def test_an_entry_as_dict_names_every_field():
     entry = Entry(ID, job(), FAILED, 3, 42.5, "out of attempts", "#s1#h")
     assert entry.as_dict() == entry_dict()
-    assert Entry(ID, None).as_dict() == {"id": ID, "job": None, "status": "pending", "attempts": 1, "since": 0.0,
-                                         "reason": "", "svc": ""}
+    assert Entry(ID, None).as_dict() == {
+        "id": ID,
+        "job": None,
+        "status": "pending",
+        "attempts": 1,
+        "since": 0.0,
+        "reason": "",
+        "svc": "",
+    }
 
 
 def test_a_failed_entry_survives_a_transfer_with_its_attempts_time_reason_and_svc():
@@ -238,7 +255,8 @@ def test_an_entry_lacking_several_fields_names_them_all_in_order():
 @pytest.mark.parametrize("photo_id", ["../x", "A" * 32, 3, None])
 def test_an_entry_with_a_malformed_id_is_refused(photo_id):
     assert refusal(entry_dict(id=photo_id)) == (
-        f"entry {photo_id!r}: malformed id {photo_id!r}: an id is 32 hex digits")
+        f"entry {photo_id!r}: malformed id {photo_id!r}: an id is 32 hex digits"
+    )
 
 
 def test_an_entry_with_a_poison_job_is_refused():
@@ -256,8 +274,7 @@ def test_an_entry_holding_the_job_of_another_photo_is_refused():
 
 @pytest.mark.parametrize("status", ["done", "PENDING", "Failed", None, ""])
 def test_an_entry_with_an_unknown_status_is_refused(status):
-    assert refusal(entry_dict(status=status)) == (
-        f"entry {ID}: status {status!r} is not one of ('pending', 'failed')")
+    assert refusal(entry_dict(status=status)) == (f"entry {ID}: status {status!r} is not one of ('pending', 'failed')")
 
 
 @pytest.mark.parametrize("attempts", [0, -1, True, False, 1.0, "1", None])

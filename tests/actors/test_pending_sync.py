@@ -285,8 +285,11 @@ class Replicas(RuleBasedStateMachine):
                 apply(replica.entries, action.message)
             elif isinstance(action, Install):
                 if action.source == "checkpoint":
-                    holders = [name for name in self.members
-                               if name != replica.name and name in self.replicas and self.replicas[name].sync.synced]
+                    holders = [
+                        name
+                        for name in self.members
+                        if name != replica.name and name in self.replicas and self.replicas[name].sync.synced
+                    ]
                     assert not holders, f"{replica.name} read the checkpoint while {holders} held the list"
                 replica.entries = {entry.id: entry for entry in action.entries}
                 if action.source == "checkpoint":
@@ -357,8 +360,11 @@ class Replicas(RuleBasedStateMachine):
     @rule(data=st.data(), outcome=st.sampled_from(["done", "failed", "retry"]))
     def worker_result(self, data, outcome: str) -> None:
         photo_id = photo(data.draw(st.integers(1, self.photos)))
-        message = {"done": JobDone(photo_id, 1.0), "failed": JobFailed(photo_id, "broken", 1.0),
-                   "retry": JobRetry(photo_id, 2, 5.0)}[outcome]
+        message = {
+            "done": JobDone(photo_id, 1.0),
+            "failed": JobFailed(photo_id, "broken", 1.0),
+            "retry": JobRetry(photo_id, 2, 5.0),
+        }[outcome]
         self.multicast("#w000000001#h", message)
 
     @precondition(lambda self: self.queue)

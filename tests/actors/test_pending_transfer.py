@@ -18,8 +18,15 @@ JOB = {"v": 1, "keywords": ["alpha"], "filename": "x.png", "submitted_at": 1.0}
 
 def entry(i: int) -> dict:
     photo_id = f"{i:032x}"
-    return {"id": photo_id, "job": {**JOB, "id": photo_id, "photo": f"photos/{photo_id}.png"}, "status": "pending",
-            "attempts": 1, "since": float(i), "reason": "", "svc": ""}
+    return {
+        "id": photo_id,
+        "job": {**JOB, "id": photo_id, "photo": f"photos/{photo_id}.png"},
+        "status": "pending",
+        "attempts": 1,
+        "since": float(i),
+        "reason": "",
+        "svc": "",
+    }
 
 
 def svc(fakes, user: str, chunk_bytes: int = 96_000):
@@ -66,8 +73,9 @@ def test_a_svc_that_joins_gets_the_list_and_what_happened_meanwhile(fakes, event
 
 
 def test_a_list_of_100000_entries_travels_in_chunks(fakes, eventually):
-    fakes.backend.write(layout.PENDING_STATE, json.dumps({"v": 1, "entries": [entry(i) for i in range(100_000)]})
-                        .encode())
+    fakes.backend.write(
+        layout.PENDING_STATE, json.dumps({"v": 1, "entries": [entry(i) for i in range(100_000)]}).encode()
+    )
     _, old = svc(fakes, "s000000001", chunk_bytes=96_000)
     eventually(lambda: old.is_synced().get(), what="the first Svc to start from the checkpoint")
     assert old.count().get() == 100_000
@@ -100,8 +108,7 @@ def test_a_newcomer_asks_the_next_leader_when_the_first_one_leaves(fakes, eventu
     assert ids(newcomer) == ids(second) == [entry(1)["id"]]
 
 
-def test_a_replica_that_holds_the_list_does_not_bring_back_checkpointed_jobs_when_it_takes_over(fakes,
-                                                                                                eventually):
+def test_a_replica_that_holds_the_list_does_not_bring_back_checkpointed_jobs_when_it_takes_over(fakes, eventually):
     stale = entry(7)
     fakes.backend.write(layout.PENDING_STATE, json.dumps({"v": 1, "entries": [stale]}).encode())
     first_group, first = svc(fakes, "s000000001")

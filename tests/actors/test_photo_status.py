@@ -28,12 +28,16 @@ def test_a_failed_entry_says_why(photo_stored):
 @pytest.mark.parametrize("photo_stored", [False, True])
 def test_a_pending_entry_is_processing_and_says_which_attempt(photo_stored):
     assert status_of(PENDING_ENTRY, photo_stored, report_stored=False) == (
-        PROCESSING, "waiting for a worker (attempt 2)")
+        PROCESSING,
+        "waiting for a worker (attempt 2)",
+    )
 
 
 def test_a_pending_entry_whose_photo_is_not_stored_yet_is_processing():
     assert status_of(Entry(ID, None), photo_stored=False, report_stored=False) == (
-        PROCESSING, "waiting for a worker (attempt 1)")
+        PROCESSING,
+        "waiting for a worker (attempt 1)",
+    )
 
 
 def test_a_stored_photo_without_a_pending_entry_is_processing():

@@ -17,8 +17,12 @@ from storage import layout
 
 
 def test_a_crashed_leader_is_restarted_and_leads_again(fakes, png, eventually):
-    specs = svc_specs(SvcConfig(listen="127.0.0.1:0"), lambda: fakes.backend,
-                      lambda s: MemoryGroupConnection.start(fakes.hub, "s000000001"), shared={"broker": fakes.broker})
+    specs = svc_specs(
+        SvcConfig(listen="127.0.0.1:0"),
+        lambda: fakes.backend,
+        lambda s: MemoryGroupConnection.start(fakes.hub, "s000000001"),
+        shared={"broker": fakes.broker},
+    )
     supervisor = Supervisor.start(specs, name="svc").proxy()
     first = supervisor.child("leader").get()
     eventually(lambda: first.is_leading().get(), what="the Svc to lead")
@@ -29,8 +33,10 @@ def test_a_crashed_leader_is_restarted_and_leads_again(fakes, png, eventually):
     leader = eventually(lambda: _current(supervisor, "leader"), what="the new Leader")
     assert leader.actor_ref != first.actor_ref
     eventually(lambda: leader.is_leading().get(), what="the restarted Leader to lead again")
-    address = eventually(lambda: _current(supervisor, "server") and supervisor.child("server").get()
-                         .listen_address().get(), what="the server to be back")
+    address = eventually(
+        lambda: _current(supervisor, "server") and supervisor.child("server").get().listen_address().get(),
+        what="the server to be back",
+    )
     client = PhotoClient(address, timeout=10)
     assert client.upload(png, ["alpha"])  # and the Svc serves again
     client.close()
@@ -45,8 +51,12 @@ def _current(supervisor, name):
 
 
 def _svc(fakes, user: str, leader_tick: float = 0.05):
-    specs = svc_specs(SvcConfig(listen="127.0.0.1:0", leader=LeaderSettings(tick=leader_tick)), lambda: fakes.backend,
-                      lambda s: MemoryGroupConnection.start(fakes.hub, user), shared={"broker": fakes.broker})
+    specs = svc_specs(
+        SvcConfig(listen="127.0.0.1:0", leader=LeaderSettings(tick=leader_tick)),
+        lambda: fakes.backend,
+        lambda s: MemoryGroupConnection.start(fakes.hub, user),
+        shared={"broker": fakes.broker},
+    )
     return Supervisor.start(specs, name=f"svc {user}").proxy()
 
 
@@ -63,7 +73,8 @@ def _entries(supervisor) -> list[str] | None:
 
 
 def test_a_restarted_leader_replica_gets_the_list_from_the_other_svc_not_from_an_older_checkpoint(
-        fakes, png, eventually):
+    fakes, png, eventually
+):
     """The leader's PendingList crashes with a checkpoint a few entries behind: it must not lead from it."""
 
     def _checkpointed() -> list[str] | None:
@@ -73,11 +84,17 @@ def test_a_restarted_leader_replica_gets_the_list_from_the_other_svc_not_from_an
 
     # The younger never checkpoints, even while it leads during the older's restart: the saved list stays stale.
     older, younger = _svc(fakes, "s000000001"), _svc(fakes, "s000000002", leader_tick=3600)
-    eventually(lambda: _current(older, "leader") and older.child("leader").get().is_leading().get(),
-               what="the older Svc to lead")
+    eventually(
+        lambda: _current(older, "leader") and older.child("leader").get().is_leading().get(),
+        what="the older Svc to lead",
+    )
     eventually(lambda: _entries(younger) == [], what="the younger Svc to hold the list")
-    client = PhotoClient(eventually(lambda: _current(older, "server") and older.child("server").get()
-                                    .listen_address().get(), what="the server"), timeout=10)
+    client = PhotoClient(
+        eventually(
+            lambda: _current(older, "server") and older.child("server").get().listen_address().get(), what="the server"
+        ),
+        timeout=10,
+    )
     photos = [client.upload(png, ["alpha"]) for _ in range(10)]
     client.close()
     eventually(lambda: _entries(younger) == sorted(photos), what="the younger replica to hold all 10")

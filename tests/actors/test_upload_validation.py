@@ -50,7 +50,10 @@ def test_the_limits_are_100_keywords_of_100_characters_50_mib_and_100_megapixels
 
 def test_keywords_are_trimmed_their_spaces_collapsed_and_duplicates_dropped_in_order():
     assert check_keywords(["  marked \t photo ", "alpha", "marked photo", "beta", "alpha"]) == (
-        "marked photo", "alpha", "beta")
+        "marked photo",
+        "alpha",
+        "beta",
+    )
 
 
 def test_no_keywords_are_refused():
@@ -72,7 +75,8 @@ def test_a_keyword_of_100_characters_is_accepted_and_101_refused():
     assert check_keywords(["k" * 100]) == ("k" * 100,)
     assert check_keywords([" " + "k" * 100 + " "]) == ("k" * 100,)  # counted after trimming
     assert refusal(check_keywords, ["alpha", "k" * 101]) == (
-        f"keyword {'k' * 20!r}... has 101 characters: at most 100 are allowed")
+        f"keyword {'k' * 20!r}... has 101 characters: at most 100 are allowed"
+    )
 
 
 # -- size -----------------------------------------------------------------------------------------------
@@ -91,7 +95,8 @@ def test_exactly_max_bytes_is_accepted_and_one_more_refused():
 def test_the_refusal_names_the_larger_of_received_and_announced():
     limits = Limits(max_bytes=1000)
     assert refusal(check_size, 1500, 1200, limits, kind=TooLarge) == (
-        "photo of 1500 bytes or more is over the limit of 1000 bytes")
+        "photo of 1500 bytes or more is over the limit of 1000 bytes"
+    )
 
 
 def test_too_large_is_a_bad_upload():
@@ -101,8 +106,10 @@ def test_too_large_is_a_bad_upload():
 # -- the photo --------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("fmt", "ext"), [("PNG", "png"), ("JPEG", "jpg"), ("GIF", "gif"), ("BMP", "bmp"),
-                                          ("TIFF", "tiff"), ("WEBP", "webp")])
+@pytest.mark.parametrize(
+    ("fmt", "ext"),
+    [("PNG", "png"), ("JPEG", "jpg"), ("GIF", "gif"), ("BMP", "bmp"), ("TIFF", "tiff"), ("WEBP", "webp")],
+)
 def test_each_accepted_format_is_stored_with_its_extension(fmt, ext):
     assert check_photo(photo(fmt, (64, 32)), LIMITS) == (ext, 64, 32)
 
@@ -115,14 +122,22 @@ def test_a_multi_picture_jpeg_is_stored_as_jpg():
 
 
 def test_the_extensions_are_those_storage_knows():
-    assert EXTENSIONS == {"PNG": "png", "JPEG": "jpg", "MPO": "jpg", "GIF": "gif", "BMP": "bmp", "TIFF": "tiff",
-                          "WEBP": "webp"}
+    assert EXTENSIONS == {
+        "PNG": "png",
+        "JPEG": "jpg",
+        "MPO": "jpg",
+        "GIF": "gif",
+        "BMP": "bmp",
+        "TIFF": "tiff",
+        "WEBP": "webp",
+    }
 
 
 @pytest.mark.parametrize("fmt", ["PCX", "ICO", "PPM", "TGA"])
 def test_a_format_pillow_reads_but_the_service_does_not_accept_is_refused(fmt):
     assert refusal(check_photo, photo(fmt), LIMITS) == (
-        f"unsupported photo format {fmt}: use PNG, JPEG, GIF, BMP, TIFF or WebP")
+        f"unsupported photo format {fmt}: use PNG, JPEG, GIF, BMP, TIFF or WebP"
+    )
 
 
 def test_an_empty_upload_is_refused():
@@ -138,7 +153,8 @@ def test_a_photo_of_exactly_max_bytes_is_accepted_and_one_byte_less_of_limit_ref
     data = photo()
     assert check_photo(data, Limits(max_bytes=len(data))) == ("png", 64, 32)
     assert refusal(check_photo, data, Limits(max_bytes=len(data) - 1), kind=TooLarge) == (
-        f"photo of {len(data)} bytes or more is over the limit of {len(data) - 1} bytes")
+        f"photo of {len(data)} bytes or more is over the limit of {len(data) - 1} bytes"
+    )
 
 
 def test_a_photo_of_exactly_max_pixels_is_accepted_and_one_pixel_more_refused():
@@ -156,7 +172,8 @@ def test_the_pixel_limit_is_the_lower_of_the_svc_s_and_what_a_worker_decodes(mon
     assert message.endswith(": over the limit of 2047 pixels")
     assert check_photo(photo(size=(64, 31)), Limits(max_pixels=10**8)) == ("png", 64, 31)
     assert refusal(check_photo, photo(size=(64, 31)), Limits(max_pixels=1000), kind=TooLarge).endswith(
-        ": over the limit of 1000 pixels")
+        ": over the limit of 1000 pixels"
+    )
 
 
 # -- the whole upload ---------------------------------------------------------------------------------------
@@ -165,7 +182,8 @@ def test_the_pixel_limit_is_the_lower_of_the_svc_s_and_what_a_worker_decodes(mon
 def test_a_valid_upload_holds_the_photo_its_format_size_keywords_and_name():
     data = photo("JPEG", (40, 30))
     assert validate(data, [" alpha ", "beta", "alpha"], "holiday.jpg", len(data), LIMITS) == ValidUpload(
-        data, "jpg", 40, 30, ("alpha", "beta"), "holiday.jpg")
+        data, "jpg", 40, 30, ("alpha", "beta"), "holiday.jpg"
+    )
 
 
 def test_an_upload_without_an_announced_size_is_taken_as_it_is():
@@ -177,7 +195,8 @@ def test_an_upload_without_an_announced_size_is_taken_as_it_is():
 def test_an_upload_shorter_or_longer_than_announced_is_refused(announced):
     data = photo()
     assert refusal(validate, data, ["alpha"], "a.png", len(data) + announced, LIMITS) == (
-        f"truncated upload: {len(data)} bytes arrived of the {len(data) + announced} announced")
+        f"truncated upload: {len(data)} bytes arrived of the {len(data) + announced} announced"
+    )
 
 
 def test_keywords_are_checked_before_the_photo():
@@ -187,20 +206,31 @@ def test_keywords_are_checked_before_the_photo():
 def test_the_photo_is_checked_within_the_limits_given():
     data = photo()
     assert refusal(validate, data, ["alpha"], "a.png", 0, Limits(max_bytes=10), kind=TooLarge).startswith(
-        f"photo of {len(data)} bytes")
+        f"photo of {len(data)} bytes"
+    )
 
 
-@pytest.mark.parametrize(("filename", "ext", "name"), [
-    ("", "png", "photo.png"), (None, "gif", "photo.gif"), ("C:\\Users\\me\\scan.png", "png", "scan.png"),
-    ("../../etc/passwd", "png", "passwd"), ("dir/sub/page.bmp", "bmp", "page.bmp"), ("x" * 300, "png", "x" * 255),
-    ("y" * 255, "png", "y" * 255),
-])
+@pytest.mark.parametrize(
+    ("filename", "ext", "name"),
+    [
+        ("", "png", "photo.png"),
+        (None, "gif", "photo.gif"),
+        ("C:\\Users\\me\\scan.png", "png", "scan.png"),
+        ("../../etc/passwd", "png", "passwd"),
+        ("dir/sub/page.bmp", "bmp", "page.bmp"),
+        ("x" * 300, "png", "x" * 255),
+        ("y" * 255, "png", "y" * 255),
+    ],
+)
 def test_the_filename_kept_is_its_last_part_at_most_255_characters(filename, ext, name):
     data = photo({"png": "PNG", "gif": "GIF", "bmp": "BMP"}[ext])
     assert validate(data, ["alpha"], filename, 0, LIMITS).filename == name
 
 
-@pytest.mark.xfail(strict=True, reason="bug: a filename whose last part is empty ('scans/', 'C:\\') is kept as '', "
-                                       "where a missing filename becomes photo.<ext>")
+@pytest.mark.xfail(
+    strict=True,
+    reason="bug: a filename whose last part is empty ('scans/', 'C:\\') is kept as '', "
+    "where a missing filename becomes photo.<ext>",
+)
 def test_a_filename_without_a_last_part_becomes_photo_ext():
     assert validate(photo(), ["alpha"], "scans/", 0, LIMITS).filename == "photo.png"

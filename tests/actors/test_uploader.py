@@ -23,7 +23,11 @@ def test_upload_records_pending_then_publishes_one_job(fakes, png, job_recorder,
     assert len(deliveries) == 1
     job = decode(deliveries[0].body)
     assert (job.id, job.photo, job.keywords, job.filename) == (
-        photo_id, f"photos/{photo_id}.png", ("alpha", "beta gamma"), "page.png")
+        photo_id,
+        f"photos/{photo_id}.png",
+        ("alpha", "beta gamma"),
+        "page.png",
+    )
     assert fakes.broker.stats().get()["published"] == 1
 
 

@@ -16,9 +16,18 @@ FONT = Path("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf")
 
 
 def photomark(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "cli.main", *args], cwd=cwd, capture_output=True, text=True,
-                          timeout=180, env={"PATH": "/usr/bin:/bin", "PHOTOMARK_LOG_LEVEL": "warning",
-                                            "PYTHONPATH": str(Path(__file__).resolve().parents[2])})
+    return subprocess.run(
+        [sys.executable, "-m", "cli.main", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        env={
+            "PATH": "/usr/bin:/bin",
+            "PHOTOMARK_LOG_LEVEL": "warning",
+            "PYTHONPATH": str(Path(__file__).resolve().parents[2]),
+        },
+    )
 
 
 @pytest.fixture
@@ -34,8 +43,21 @@ def page(tmp_path) -> Path:
 
 
 def test_mark_writes_the_marked_photo_and_report_and_prints_counts(page, tmp_path):
-    result = photomark("mark", str(page), "-w", "quick", "-w", "lazy dog", "-w", "absent",
-                       "--report", str(tmp_path / "report.json"), "--data", str(tmp_path / "data"), cwd=tmp_path)
+    result = photomark(
+        "mark",
+        str(page),
+        "-w",
+        "quick",
+        "-w",
+        "lazy dog",
+        "-w",
+        "absent",
+        "--report",
+        str(tmp_path / "report.json"),
+        "--data",
+        str(tmp_path / "data"),
+        cwd=tmp_path,
+    )
 
     assert result.returncode == 0, result.stderr
     marked = tmp_path / "page_marks.png"

@@ -35,8 +35,15 @@ def page(path: Path) -> Path:
 
 def test_a_session_uploads_waits_downloads_and_reports_errors(cluster, tmp_path):
     photo = page(tmp_path / "page.png")
-    lines = [f"upload {photo} quick 'brown fox'", "status . 120", f"download . {tmp_path / 'out.png'}",
-             "status 1234", "frobnicate", "svcs", "quit"]
+    lines = [
+        f"upload {photo} quick 'brown fox'",
+        "status . 120",
+        f"download . {tmp_path / 'out.png'}",
+        "status 1234",
+        "frobnicate",
+        "svcs",
+        "quit",
+    ]
     screen = io.StringIO()
     with create_pipe_input() as keyboard:
         keyboard.send_text("\n".join(lines) + "\n")

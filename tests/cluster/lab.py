@@ -80,17 +80,31 @@ class Lab:
 
     def _env(self, extra: dict[str, str]) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("PHOTOMARK_")}
-        env.update({"PYTHONPATH": str(ROOT), "PHOTOMARK_LOG_LEVEL": "info", "PHOTOMARK_LOG_JSON": "1",
-                    "PHOTOMARK_SPREAD": self.spread, "PHOTOMARK_AMQP": self.amqp_url,
-                    "PHOTOMARK_STORAGE": str(self.storage), "OMP_THREAD_LIMIT": "1"})
+        env.update(
+            {
+                "PYTHONPATH": str(ROOT),
+                "PHOTOMARK_LOG_LEVEL": "info",
+                "PHOTOMARK_LOG_JSON": "1",
+                "PHOTOMARK_SPREAD": self.spread,
+                "PHOTOMARK_AMQP": self.amqp_url,
+                "PHOTOMARK_STORAGE": str(self.storage),
+                "OMP_THREAD_LIMIT": "1",
+            }
+        )
         env.update(extra)
         return env
 
     def _start(self, role: str, args: list[str], env: dict[str, str] | None = None, address: str = "") -> Process:
         number = sum(1 for p in self.processes if p.role == role) + 1
         log = self.base / f"{role}-{number}.log"
-        popen = subprocess.Popen([sys.executable, "-m", "cli.main", *args], cwd=ROOT, env=self._env(env or {}),
-                                 stdout=log.open("wb"), stderr=subprocess.STDOUT, start_new_session=True)
+        popen = subprocess.Popen(
+            [sys.executable, "-m", "cli.main", *args],
+            cwd=ROOT,
+            env=self._env(env or {}),
+            stdout=log.open("wb"),
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         process = Process(role, popen, log, address)
         self.processes.append(process)
         return process
@@ -133,8 +147,9 @@ class Lab:
 
     def start_worker(self, concurrency: int = 1) -> Process:
         address = f"127.0.0.1:{free_ports(1)[0]}"
-        process = self._start("worker", ["worker", "--concurrency", str(concurrency), "--health-listen", address],
-                              address=address)
+        process = self._start(
+            "worker", ["worker", "--concurrency", str(concurrency), "--health-listen", address], address=address
+        )
         self._wait("a worker", lambda: health_serving(address), process)
         return process
 

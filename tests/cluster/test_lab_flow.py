@@ -25,8 +25,12 @@ def upload_and_wait(register_address: str, data: bytes, keywords: list[str], tim
     try:
         photo_id = client.upload(data, keywords, filename="page.png")
         reply = client.wait(photo_id, timeout)
-        return {"id": photo_id, "state": STATE_NAMES[reply.state], "message": reply.message,
-                "counts": {c.keyword: c.count for c in reply.counts}}
+        return {
+            "id": photo_id,
+            "state": STATE_NAMES[reply.state],
+            "message": reply.message,
+            "counts": {c.keyword: c.count for c in reply.counts},
+        }
     finally:
         client.close()
 
@@ -40,8 +44,7 @@ def test_fifty_photos_from_several_clients_all_come_back_marked(lab, storage_dir
     photos = [(page_with("photomark", 1 + i % 3, seed=i), 1 + i % 3) for i in range(50)]
 
     with ThreadPoolExecutor(max_workers=6) as clients:
-        results = list(clients.map(lambda p: upload_and_wait(register.address, p[0], ["photomark", "absent"]),
-                                   photos))
+        results = list(clients.map(lambda p: upload_and_wait(register.address, p[0], ["photomark", "absent"]), photos))
 
     assert [r["state"] for r in results] == ["READY"] * 50, [r for r in results if r["state"] != "READY"]
     assert [r["counts"] for r in results] == [{"photomark": n, "absent": 0} for _, n in photos]
@@ -149,13 +152,29 @@ def test_a_poison_job_lands_in_the_dead_letter_queue_and_reads_failed(lab, rabbi
     (storage_dir / layout.photo_path(poison_id, "png")).write_bytes(b"not an image at all")
     connection = pika.BlockingConnection(pika.URLParameters(rabbitmq.url))
     channel = connection.channel()
-    channel.basic_publish("photomark", "photomark.jobs", json.dumps(
-        {"v": 1, "id": poison_id, "photo": layout.photo_path(poison_id, "png"), "keywords": ["x"],
-         "filename": "p.png", "submitted_at": 0}).encode(), pika.BasicProperties(delivery_mode=2))
+    channel.basic_publish(
+        "photomark",
+        "photomark.jobs",
+        json.dumps(
+            {
+                "v": 1,
+                "id": poison_id,
+                "photo": layout.photo_path(poison_id, "png"),
+                "keywords": ["x"],
+                "filename": "p.png",
+                "submitted_at": 0,
+            }
+        ).encode(),
+        pika.BasicProperties(delivery_mode=2),
+    )
     channel.basic_publish("photomark", "photomark.jobs", b"{garbage", pika.BasicProperties(delivery_mode=2))
 
-    until(lambda: channel.queue_declare("photomark.jobs.dead", passive=True).method.message_count >= 2, 60,
-          "the poison jobs to reach the dead-letter queue", interval=0.2)
+    until(
+        lambda: channel.queue_declare("photomark.jobs.dead", passive=True).method.message_count >= 2,
+        60,
+        "the poison jobs to reach the dead-letter queue",
+        interval=0.2,
+    )
     connection.close()
     reply = client.wait(poison_id, 30)
     assert STATE_NAMES[reply.state] == "FAILED"
@@ -184,8 +203,10 @@ def test_bad_input_through_the_processes_gets_clear_errors_and_writes_nothing(la
         with pytest.raises(grpc.RpcError) as error:
             client.upload(data, keywords)
         assert error.value.code() == code, error.value.details()
-    for bad_id, code in (("../../etc/passwd", grpc.StatusCode.INVALID_ARGUMENT),
-                         (layout.new_id(), grpc.StatusCode.NOT_FOUND)):
+    for bad_id, code in (
+        ("../../etc/passwd", grpc.StatusCode.INVALID_ARGUMENT),
+        (layout.new_id(), grpc.StatusCode.NOT_FOUND),
+    ):
         with pytest.raises(grpc.RpcError) as error:
             client.status(bad_id)
         assert error.value.code() == code
@@ -194,8 +215,7 @@ def test_bad_input_through_the_processes_gets_clear_errors_and_writes_nothing(la
     client.close()
 
 
-def test_uploads_and_downloads_go_on_with_a_gluster_brick_killed_and_the_volume_heals(lab, gluster_volume,
-                                                                                        storage_dir):
+def test_uploads_and_downloads_go_on_with_a_gluster_brick_killed_and_the_volume_heals(lab, gluster_volume, storage_dir):
     register = lab.start_register()
     lab.start_svc()
     lab.start_worker()

@@ -35,8 +35,20 @@ pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
 # leading Svc (svc-1), and the replica also in the other one.
 MATRIX = [
     *[("register", child) for child in ("group", "directory", "server", "membership")],
-    *[("svc-1", child) for child in ("storage", "group", "notifier", "pending", "leader", "uploader", "server",
-                                      "membership", "announcer")],
+    *[
+        ("svc-1", child)
+        for child in (
+            "storage",
+            "group",
+            "notifier",
+            "pending",
+            "leader",
+            "uploader",
+            "server",
+            "membership",
+            "announcer",
+        )
+    ],
     ("svc-2", "pending"),
     *[("worker-1", child) for child in ("storage", "group", "marker-1")],
 ]
@@ -56,9 +68,14 @@ def cluster(tmp_path: Path):
     config = EmbeddedConfig(
         data_dir=tmp_path / "data",
         register=RegisterConfig(listen=f"127.0.0.1:{free_port()}"),  # the same address after a restart
-        svc=SvcConfig(listen="127.0.0.1:0", announce_interval=0.3,
-                      leader=LeaderSettings(retry_after=5.0, max_attempts=10, tick=0.2)),
-        svcs=2, workers=2)
+        svc=SvcConfig(
+            listen="127.0.0.1:0",
+            announce_interval=0.3,
+            leader=LeaderSettings(retry_after=5.0, max_attempts=10, tick=0.2),
+        ),
+        svcs=2,
+        workers=2,
+    )
     cluster = EmbeddedCluster(config).start()
     try:
         yield cluster
@@ -138,8 +155,10 @@ def crash(cluster: EmbeddedCluster, role: str, child: str) -> pykka.ActorRef:
 @pytest.mark.parametrize(("role", "child"), MATRIX, ids=[f"{role}-{child}" for role, child in MATRIX])
 def test_a_crashed_actor_loses_and_resurrects_nothing(cluster, role, child):
     eventually(lambda: settled(cluster), timeout=30, what="the cluster to settle before the test")
-    pages = [(page_with(KEYWORD, count, seed=n, lines=3), count) for n, count in
-             enumerate([1, 2, 3, 1, 2, 3, 1, 2][:UPLOADS])]
+    pages = [
+        (page_with(KEYWORD, count, seed=n, lines=3), count)
+        for n, count in enumerate([1, 2, 3, 1, 2, 3, 1, 2][:UPLOADS])
+    ]
     answered: dict[str, int] = {}
     lock, stop = threading.Lock(), threading.Event()
 
@@ -157,18 +176,29 @@ def test_a_crashed_actor_loses_and_resurrects_nothing(cluster, role, child):
     crashed = crash(cluster, role, child)
 
     eventually(lambda: not crashed.is_alive(), what=f"{role}/{child} to crash")
-    eventually(lambda: cluster.role(role).restarts().get().get(child, 0) >= 1, timeout=30,
-               what=f"{role}/{child} to be restarted")
+    eventually(
+        lambda: cluster.role(role).restarts().get().get(child, 0) >= 1,
+        timeout=30,
+        what=f"{role}/{child} to be restarted",
+    )
     for thread in threads:
         thread.join(timeout=120)
     stop.set()
     assert len(answered) == UPLOADS, "every client got its upload answered in the end"
     for photo_id, count in answered.items():
-        reply = eventually(lambda photo_id=photo_id: (r := status_of(cluster, photo_id)) is not None
-                           and STATE_NAMES[r.state] == "READY" and r, timeout=90, what=f"{photo_id} READY")
+        reply = eventually(
+            lambda photo_id=photo_id: (
+                (r := status_of(cluster, photo_id)) is not None and STATE_NAMES[r.state] == "READY" and r
+            ),
+            timeout=90,
+            what=f"{photo_id} READY",
+        )
         assert [(c.keyword, c.count) for c in reply.counts] == [(KEYWORD, count)], photo_id
-    eventually(lambda: settled(cluster), timeout=60,
-               what="equal, empty replicas, one leader, and the Register listing both Svcs")
+    eventually(
+        lambda: settled(cluster),
+        timeout=60,
+        what="equal, empty replicas, one leader, and the Register listing both Svcs",
+    )
     assert not cluster.escalated.is_set(), cluster.reason
 
 

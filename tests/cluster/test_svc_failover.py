@@ -19,8 +19,6 @@ from tests.polling import eventually as until
 pytestmark = pytest.mark.integration
 
 
-
-
 def pending_of(svc) -> photos_pb2.PendingReply:
     client = PhotoClient(svc.address, timeout=10)
     try:
@@ -90,9 +88,14 @@ def test_leader_failover_state_transfer_and_restart_from_the_checkpoint(lab, sto
     after = pending_of(svcs[1])
     lost = {i for i in before - ids(after) if not (storage_dir / layout.report_path(i)).exists()}
     assert lost == set(), "the new leader lacks entries the old one had"
-    until(lambda: svcs[0].address not in {f"{s.address.ip}:{s.address.port}"
-                                          for s in RegisterClient(register.address).list_svcs()},
-          20, "the Register to drop the dead Svc")
+    until(
+        lambda: (
+            svcs[0].address
+            not in {f"{s.address.ip}:{s.address.port}" for s in RegisterClient(register.address).list_svcs()}
+        ),
+        20,
+        "the Register to drop the dead Svc",
+    )
     handed_out = {RegisterClient(register.address).get_svc() for _ in range(20)}
     assert svcs[0].address not in handed_out
 
@@ -112,8 +115,11 @@ def test_leader_failover_state_transfer_and_restart_from_the_checkpoint(lab, sto
     assert None not in waiting
     until(lambda: ids(pending_of(svcs[1])) == waiting, 20, "the leader to hold the new entries")
     newcomer = lab.start_svc()
-    until(lambda: pending_of(newcomer).synced and ids(pending_of(newcomer)) == waiting, 20,
-          "the newcomer to receive the list")
+    until(
+        lambda: pending_of(newcomer).synced and ids(pending_of(newcomer)) == waiting,
+        20,
+        "the newcomer to receive the list",
+    )
     assert not pending_of(newcomer).leader
 
     # Every Svc stopped, then started again: the list comes back from the leader's checkpoint.

@@ -123,9 +123,7 @@ def test_idle_consumers_take_turns(broker):
     order = []
     for i in range(6):  # one job at a time: every consumer is idle each time
         broker.publish(b"job-%d" % i).get()
-        holder = eventually(
-            lambda: [n for n, w in workers.items() if len(seen(w)) > order.count(n)]
-        )
+        holder = eventually(lambda: [n for n, w in workers.items() if len(seen(w)) > order.count(n)])
         assert len(holder) == 1
         order.append(holder[0])
         event = seen(workers[holder[0]])[-1]
@@ -156,11 +154,7 @@ def test_delivery_tags_are_unique_across_consumers_and_redeliveries(broker):
         broker.publish(b"job-%d" % i).get()
     for turn in range(3):  # requeue twice, then ack: each consumer gets its job back
         for name, worker in workers.items():
-            event = eventually(
-                lambda worker=worker, turn=turn: (
-                    seen(worker)[turn:] and seen(worker)[turn]
-                )
-            )
+            event = eventually(lambda worker=worker, turn=turn: seen(worker)[turn:] and seen(worker)[turn])
             if turn < 2:
                 broker.reject(name, event.delivery_tag, requeue=True).get()
             else:
@@ -307,9 +301,7 @@ def test_a_dead_listener_is_found_by_the_liveness_check_and_its_job_redelivered_
 
 
 def test_a_delivery_told_to_a_dead_listener_cancels_the_consumer_and_goes_to_another():
-    broker = MemoryBroker.start(
-        liveness_interval=60
-    ).proxy()  # the liveness check never runs here
+    broker = MemoryBroker.start(liveness_interval=60).proxy()  # the liveness check never runs here
     broker.declare().get()
     a, b = recorder(), recorder()
     broker.consume("a", a).get()  # a's turn comes first
@@ -354,18 +346,12 @@ def test_concurrent_publishers_and_consumers_handle_every_job_exactly_once(broke
 
     eventually(lambda: broker.stats().get()["acked"] == 400)
     delivered = [e for w in workers for e in seen(w)]
-    assert sorted(bodies(delivered)) == sorted(
-        f"{p}-{i}".encode() for p in "abcd" for i in range(100)
-    )
+    assert sorted(bodies(delivered)) == sorted(f"{p}-{i}".encode() for p in "abcd" for i in range(100))
     assert all(not e.redelivered for e in delivered)
     assert all(seen(w) for w in workers)  # every consumer got a share
     for prefix in "abcd":  # one publisher's jobs reach each consumer in order
         for w in workers:
-            mine = [
-                int(b.split(b"-")[1])
-                for b in bodies(seen(w))
-                if b.startswith(prefix.encode())
-            ]
+            mine = [int(b.split(b"-")[1]) for b in bodies(seen(w)) if b.startswith(prefix.encode())]
             assert mine == sorted(mine)
     assert broker.stats().get() == {
         "ready": 0,

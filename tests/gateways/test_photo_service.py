@@ -29,16 +29,27 @@ def png(size=(64, 32), mode="RGB") -> bytes:
 
 
 def fake_marking(photo, keywords, *, photo_id="", filename=""):
-    report = {"id": photo_id, "filename": filename, "width": 1, "height": 1, "engine": {}, "seconds": 0,
-              "keywords": {k: {"count": 2, "boxes": [], "texts": []} for k in keywords}}
+    report = {
+        "id": photo_id,
+        "filename": filename,
+        "width": 1,
+        "height": 1,
+        "engine": {},
+        "seconds": 0,
+        "keywords": {k: {"count": 2, "boxes": [], "texts": []} for k in keywords},
+    }
     return MarkResult(png=b"\x89PNG marked " + photo_id.encode(), report=report)
 
 
 @pytest.fixture
 def svc(fakes, eventually):
     config = SvcConfig(listen="127.0.0.1:0", limits=LIMITS)
-    specs = svc_specs(config, lambda: fakes.backend,
-                      lambda s: MemoryGroupConnection.start(fakes.hub, "s000000001"), shared={"broker": fakes.broker})
+    specs = svc_specs(
+        config,
+        lambda: fakes.backend,
+        lambda s: MemoryGroupConnection.start(fakes.hub, "s000000001"),
+        shared={"broker": fakes.broker},
+    )
     supervisor = Supervisor.start(specs, name="svc").proxy()
     address = supervisor.child("server").get().listen_address().get()
     client = PhotoClient(address, timeout=30)
@@ -112,8 +123,12 @@ BAD_UPLOADS = {
     "not an image": (b"hello, I am text", ["alpha"], grpc.StatusCode.INVALID_ARGUMENT, "not an image"),
     "empty": (b"", ["alpha"], grpc.StatusCode.INVALID_ARGUMENT, "empty upload"),
     "truncated": (truncated_png(), ["alpha"], grpc.StatusCode.INVALID_ARGUMENT, "truncated"),
-    "over the size limit": (b"\x89PNG" + bytes(2 * 1024 * 1024), ["alpha"], grpc.StatusCode.RESOURCE_EXHAUSTED,
-                            "over the limit"),
+    "over the size limit": (
+        b"\x89PNG" + bytes(2 * 1024 * 1024),
+        ["alpha"],
+        grpc.StatusCode.RESOURCE_EXHAUSTED,
+        "over the limit",
+    ),
     "decompression bomb": (bomb_png(), ["alpha"], grpc.StatusCode.RESOURCE_EXHAUSTED, "pixels"),
     "no keywords": (png(), [], grpc.StatusCode.INVALID_ARGUMENT, "no keywords"),
     "101 keywords": (png(), [f"k{i}" for i in range(101)], grpc.StatusCode.INVALID_ARGUMENT, "at most 100"),
@@ -139,9 +154,14 @@ def test_upload_shorter_than_announced_is_truncated(svc, fakes):
     stub_data = png()
     from protos import photos_pb2
 
-    requests = iter([photos_pb2.UploadRequest(header=photos_pb2.UploadHeader(
-        filename="x.png", keywords=["alpha"], size=len(stub_data) + 10)),
-        photos_pb2.UploadRequest(block=stub_data)])
+    requests = iter(
+        [
+            photos_pb2.UploadRequest(
+                header=photos_pb2.UploadHeader(filename="x.png", keywords=["alpha"], size=len(stub_data) + 10)
+            ),
+            photos_pb2.UploadRequest(block=stub_data),
+        ]
+    )
     with pytest.raises(grpc.RpcError) as error:
         svc.stub.Upload(requests, timeout=10)
     assert error.value.code() == grpc.StatusCode.INVALID_ARGUMENT

@@ -77,8 +77,6 @@ class GlusterError(RuntimeError):
     """Gluster could not be set up or driven; the message carries the log tail."""
 
 
-
-
 def _children(pid: int) -> list[int]:
     """Live processes whose parent is ``pid``."""
     found = []
@@ -92,8 +90,6 @@ def _children(pid: int) -> list[int]:
         if int(fields[1]) == pid and fields[0] not in ("Z", "X"):
             found.append(int(entry.name))
     return found
-
-
 
 
 def _option(pid: int, flag: str) -> str | None:
@@ -163,7 +159,9 @@ class GlusterVolume:
         except subprocess.TimeoutExpired as error:
             raise GlusterError(f"`{' '.join(command)}` did not finish in {timeout} s\n{self.log_tail()}") from error
         except FileNotFoundError as error:
-            raise GlusterError("the gluster CLI is not installed: apt-get install glusterfs-server glusterfs-client") from error
+            raise GlusterError(
+                "the gluster CLI is not installed: apt-get install glusterfs-server glusterfs-client"
+            ) from error
         if check and done.returncode != 0:
             raise GlusterError(
                 f"`{' '.join(command)}` exited {done.returncode}: {done.stdout.strip()} {done.stderr.strip()}\n{self.log_tail()}"
@@ -175,7 +173,9 @@ class GlusterVolume:
         try:
             root = ET.fromstring(done.stdout)
         except ET.ParseError as error:
-            raise GlusterError(f"`gluster {' '.join(args)} --xml` printed no XML: {done.stdout!r} {done.stderr!r}") from error
+            raise GlusterError(
+                f"`gluster {' '.join(args)} --xml` printed no XML: {done.stdout!r} {done.stderr!r}"
+            ) from error
         if root.findtext("opRet", "0") not in ("0", ""):
             raise GlusterError(f"`gluster {' '.join(args)}` failed: {root.findtext('opErrstr')}\n{self.log_tail()}")
         return root
@@ -185,7 +185,9 @@ class GlusterVolume:
         files += [self.base / f"mount-{path.name}.log" for path in self.extra_mounts]
         if self.glusterd is None:  # somebody else's glusterd logs where it was told to
             files.append(GLUSTER_LOG_DIR / "glusterd.log")
-        files += [GLUSTER_LOG_DIR / "bricks" / (str(path).strip("/").replace("/", "-") + ".log") for path in self.brick_paths]
+        files += [
+            GLUSTER_LOG_DIR / "bricks" / (str(path).strip("/").replace("/", "-") + ".log") for path in self.brick_paths
+        ]
         files.append(GLUSTER_LOG_DIR / "glustershd.log")
         return files
 
@@ -217,7 +219,9 @@ class GlusterVolume:
     def _ensure_address(self) -> None:
         if _can_bind(HOST):
             return
-        done = subprocess.run(["ip", "addr", "add", f"{HOST}/32", "dev", "lo"], capture_output=True, text=True, check=False)
+        done = subprocess.run(
+            ["ip", "addr", "add", f"{HOST}/32", "dev", "lo"], capture_output=True, text=True, check=False
+        )
         if done.returncode != 0 or not _can_bind(HOST):
             raise GlusterError(f"{HOST} is not usable and `ip addr add {HOST}/32 dev lo` failed: {done.stderr.strip()}")
         self.added_address = True
@@ -237,7 +241,14 @@ class GlusterVolume:
             return  # somebody else's: use it, leave it running
         with open(self.base / "glusterd.out", "ab") as out:
             self.glusterd = subprocess.Popen(
-                ["glusterd", "-N", "-p", str(self.base / "glusterd.pid"), "--log-file", str(self.base / "glusterd.log")],
+                [
+                    "glusterd",
+                    "-N",
+                    "-p",
+                    str(self.base / "glusterd.pid"),
+                    "--log-file",
+                    str(self.base / "glusterd.log"),
+                ],
                 stdin=subprocess.DEVNULL,
                 stdout=out,
                 stderr=subprocess.STDOUT,
@@ -251,7 +262,9 @@ class GlusterVolume:
                 self.glusterd = None
                 raise GlusterError(f"glusterd exited {code} at start\n{self.log_tail()}")
             if time.monotonic() > deadline:
-                raise GlusterError(f"glusterd (pid {self.glusterd_pid}) did not answer in {START_TIMEOUT} s\n{self.log_tail()}")
+                raise GlusterError(
+                    f"glusterd (pid {self.glusterd_pid}) did not answer in {START_TIMEOUT} s\n{self.log_tail()}"
+                )
             time.sleep(0.2)
 
     def volume_info(self) -> ET.Element | None:
@@ -485,7 +498,9 @@ class GlusterVolume:
             if pending == 0:
                 return time.monotonic() - started
             if time.monotonic() - started > timeout:
-                raise GlusterError(f"still {pending} entries pending heal after {timeout} s: {self.heal_info()}\n{self.log_tail()}")
+                raise GlusterError(
+                    f"still {pending} entries pending heal after {timeout} s: {self.heal_info()}\n{self.log_tail()}"
+                )
             time.sleep(0.5)
 
     # --- teardown -------------------------------------------------------------------

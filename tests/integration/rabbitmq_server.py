@@ -78,8 +78,6 @@ def free_ports(count: int, low: int = 20000, high: int = 32000) -> list[int]:
     raise RabbitServerError(f"no {count} free ports between {low} and {high}")
 
 
-
-
 def _executable(name: str) -> str:
     candidate = DEBIAN_BIN / name
     if candidate.exists():
@@ -121,11 +119,7 @@ class RabbitServer:
         node = f"photomark-test-{os.getpid()}@localhost"
         base.mkdir(parents=True, exist_ok=True)
         (base / "enabled_plugins").write_text("[].\n")
-        (base / "rabbitmq.conf").write_text(
-            "loopback_users.guest = true\n"
-            "log.file.level = info\n"
-            "log.console = false\n"
-        )
+        (base / "rabbitmq.conf").write_text("loopback_users.guest = true\nlog.file.level = info\nlog.console = false\n")
         (base / "rabbitmq-env.conf").write_text("")
         env = {
             **os.environ,
@@ -218,8 +212,13 @@ class RabbitServer:
         with open(self.base / "ctl.out", "ab") as out:
             wait = subprocess.run(
                 [
-                    _executable("rabbitmqctl"), "-n", self.node,
-                    "wait", "--timeout", str(int(START_TIMEOUT)), str(self.pid_file),
+                    _executable("rabbitmqctl"),
+                    "-n",
+                    self.node,
+                    "wait",
+                    "--timeout",
+                    str(int(START_TIMEOUT)),
+                    str(self.pid_file),
                 ],
                 env=self.env,
                 stdout=out,
@@ -296,7 +295,6 @@ class RabbitServer:
             if time.monotonic() > deadline:
                 raise RabbitServerError("the shared broker did not answer AMQP after start_app")
             time.sleep(0.1)
-
 
     def _kill_quietly(self) -> None:
         with contextlib.suppress(Exception):

@@ -269,8 +269,11 @@ def test_hung_brick_writes_go_on_after_the_ping_timeout_then_heal(all_bricks_up,
     pid = volume.freeze_brick(0)
     try:
         # The first write waits for the hung brick until the client's ping timeout drops it, then goes on.
-        finishes(lambda: store.write("photos/during.png", during), volume.ping_timeout + 10,
-                 "the first write with a brick hung")
+        finishes(
+            lambda: store.write("photos/during.png", during),
+            volume.ping_timeout + 10,
+            "the first write with a brick hung",
+        )
         until(lambda: volume.client_connected()[0] is False, 10, "the client to drop the hung brick")
 
         def write_and_read() -> bytes:

@@ -35,8 +35,6 @@ ROOT = Path(__file__).resolve().parents[2]
 # --- listeners and helpers ----------------------------------------------------
 
 
-
-
 def seen(recorder: pykka.ActorProxy) -> list[JobDelivered]:
     return recorder.seen().get()
 
@@ -121,6 +119,7 @@ def test_prefetch_one_hands_out_one_job_at_a_time_in_order(make_broker):
     broker.consume("worker-1", recorder).get()
 
     for n in range(3):
+
         def holding_one(left: int = 2 - n) -> bool:
             stats = broker.stats().get()
             return stats["unacked"] == 1 and stats["ready"] == left

@@ -72,9 +72,7 @@ def with_orientation(upright: Image.Image, orientation: int) -> bytes:
     """JPEG bytes of ``upright`` as a camera would store it: pixels rotated
     and the EXIF Orientation tag saying how to turn them back."""
     stored = {
-        6: upright.transpose(
-            Image.Transpose.ROTATE_90
-        ),  # shown after turning 90 degrees clockwise
+        6: upright.transpose(Image.Transpose.ROTATE_90),  # shown after turning 90 degrees clockwise
         8: upright.transpose(Image.Transpose.ROTATE_270),
         3: upright.transpose(Image.Transpose.ROTATE_180),
     }[orientation]
@@ -95,11 +93,7 @@ def boxes_of(image: Image.Image, keyword: str) -> list[tuple[int, int, int, int]
     """Where ``render_page`` drew ``keyword`` (a single word, case- and
     punctuation-insensitive)."""
     strip = "()[]{},.;:!?\"'“”"
-    return [
-        box
-        for word, box in image.info["words"]
-        if word.strip(strip).lower() == keyword.lower()
-    ]
+    return [box for word, box in image.info["words"] if word.strip(strip).lower() == keyword.lower()]
 
 
 def contains(outer, inner, slack: int = 0) -> bool:

@@ -74,9 +74,7 @@ def test_the_legend_grows_with_the_photo_and_fits_a_small_one():
 
 
 def test_a_keyword_past_the_palette_reuses_colours_without_failing():
-    matches = {
-        f"k{i}": [Occurrence((10 * i, 200, 10 * i + 8, 210), "x")] for i in range(14)
-    }
+    matches = {f"k{i}": [Occurrence((10 * i, 200, 10 * i + 8, 210), "x")] for i in range(14)}
     assert draw_marks(Image.new("RGB", (300, 400), WHITE), matches).size == (300, 400)
 
 
@@ -89,8 +87,13 @@ def test_a_photo_smaller_or_thinner_than_the_legend_is_marked_without_failing():
 
 
 def test_a_box_on_the_edge_or_empty_is_drawn_inside_the_photo():
-    matches = {"alpha": [Occurrence((95, 45, 100, 50), "alpha"), Occurrence((100, 50, 100, 50), "alpha"),
-                         Occurrence((10, 10, 10, 12), "alpha")]}
+    matches = {
+        "alpha": [
+            Occurrence((95, 45, 100, 50), "alpha"),
+            Occurrence((100, 50, 100, 50), "alpha"),
+            Occurrence((10, 10, 10, 12), "alpha"),
+        ]
+    }
     marked = draw_marks(Image.new("RGB", (100, 50), WHITE), matches)
     assert marked.size == (100, 50)
     assert marked.getpixel((99, 49)) != WHITE  # the mark at the corner is there

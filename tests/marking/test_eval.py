@@ -24,9 +24,7 @@ def test_recall_and_precision_on_clean_and_hard_dev_pages(eval_dir):
     totals = {"clean": [0, 0, 0], "hard": [0, 0, 0]}  # tp, expected, predicted
     for image in PAGES:
         case = cases[image]
-        report = mark_photo(
-            (eval_dir / "dev" / image).read_bytes(), list(case.keywords), filename=image
-        ).report
+        report = mark_photo((eval_dir / "dev" / image).read_bytes(), list(case.keywords), filename=image).report
         assert list(report["keywords"]) == list(case.keywords)
         for keyword in case.keywords:
             expected, predicted = (

@@ -45,9 +45,7 @@ def test_words_are_found_in_several_fonts_and_sizes(photos, face, size):
 
 
 @pytest.mark.parametrize("orientation", [6, 8])
-def test_a_rotated_camera_photo_is_read_upright_and_boxed_in_upright_pixels(
-    photos, orientation
-):
+def test_a_rotated_camera_photo_is_read_upright_and_boxed_in_upright_pixels(photos, orientation):
     upright = photos.render_page(TEXT, face="sans", size=26)
     result = mark_photo(photos.with_orientation(upright, orientation), KEYWORDS)
     report = result.report
@@ -94,15 +92,11 @@ def test_the_report_has_every_keyword_in_order_and_is_json(photos, page):
         assert entry["count"] == len(entry["boxes"]) == len(entry["texts"])
         for x0, y0, x1, y1 in entry["boxes"]:
             assert 0 <= x0 < x1 <= page.width and 0 <= y0 < y1 <= page.height
-    assert report["engine"]["name"] == "tesseract" and report["engine"][
-        "version"
-    ].startswith(("4", "5"))
+    assert report["engine"]["name"] == "tesseract" and report["engine"]["version"].startswith(("4", "5"))
     assert report["seconds"] > 0
 
 
-def test_occurrences_are_highlighted_in_their_keyword_colour_and_the_legend_is_stamped(
-    photos, page
-):
+def test_occurrences_are_highlighted_in_their_keyword_colour_and_the_legend_is_stamped(photos, page):
     keywords = ["photomark", "keywords", "absent"]
     result = mark_photo(photos.encode(page), keywords)
     marked = Image.open(io.BytesIO(result.png)).convert("RGB")
@@ -132,10 +126,7 @@ def test_occurrences_are_highlighted_in_their_keyword_colour_and_the_legend_is_s
 def _matches(report):
     from marking.matching import Occurrence
 
-    return {
-        k: [Occurrence(tuple(b), t) for b, t in zip(v["boxes"], v["texts"])]
-        for k, v in report["keywords"].items()
-    }
+    return {k: [Occurrence(tuple(b), t) for b, t in zip(v["boxes"], v["texts"])] for k, v in report["keywords"].items()}
 
 
 def _close(a, b, tolerance=10):

@@ -20,9 +20,7 @@ from marking.matching import (
 from marking.ocr import Word
 
 
-def line(
-    *texts: str, y: int = 100, line_no: int = 1, confidence: float = 60.0
-) -> list[Word]:
+def line(*texts: str, y: int = 100, line_no: int = 1, confidence: float = 60.0) -> list[Word]:
     """Words of one line, 100 px wide each with 20 px between them."""
     return [
         Word(
@@ -111,10 +109,7 @@ def test_small_ocr_errors_in_a_long_word_are_tolerated():
 
 def test_errors_are_not_tolerated_in_short_words_or_confident_readings():
     assert match(line("phcto"), ["photo"])["photo"] == []
-    assert (
-        match(line("transparcnt", confidence=96.0), ["transparent"])["transparent"]
-        == []
-    )
+    assert match(line("transparcnt", confidence=96.0), ["transparent"])["transparent"] == []
 
 
 def test_a_word_split_in_two_by_ocr_is_found_with_the_union_box():
@@ -123,18 +118,14 @@ def test_a_word_split_in_two_by_ocr_is_found_with_the_union_box():
 
 
 def test_a_multi_word_keyword_matches_consecutive_words_with_the_union_box():
-    words = line("every", "Marked", "photo.", "marked", "and", "photo") + line(
-        "marked", y=200, line_no=2
-    )
+    words = line("every", "Marked", "photo.", "marked", "and", "photo") + line("marked", y=200, line_no=2)
     found = match(words, ["marked photo"])
     assert boxes(found["marked photo"]) == [(120, 100, 340, 130)]
     assert found["marked photo"][0].text == "Marked photo."
 
 
 def test_a_multi_word_keyword_does_not_span_two_lines():
-    words = line("the", "marked", y=100, line_no=1) + line(
-        "photo", "is", y=150, line_no=2
-    )
+    words = line("the", "marked", y=100, line_no=1) + line("photo", "is", y=150, line_no=2)
     assert match(words, ["marked photo"])["marked photo"] == []
 
 
@@ -160,42 +151,51 @@ def test_an_exact_word_matches_at_any_length_and_confidence():
     assert not token_matches("photo", "photos", 0.0)
 
 
-@pytest.mark.parametrize(("token", "word", "matches"), [
-    ("photo", "phcto", False),  # 5 characters: exact only
-    ("marker", "markqr", True),  # 6: one substitution
-    ("marker", "mXrkqr", False),  # 6: not two
-    ("transparent", "trXnsparYnt", False),  # 11: still one
-    ("transparent", "transparXnt", True),
-    ("photomarking", "phXtomarkYng", True),  # 12: two substitutions
-    ("photomarking", "phXtomYrkZng", False),  # 12: not three
-])
+@pytest.mark.parametrize(
+    ("token", "word", "matches"),
+    [
+        ("photo", "phcto", False),  # 5 characters: exact only
+        ("marker", "markqr", True),  # 6: one substitution
+        ("marker", "mXrkqr", False),  # 6: not two
+        ("transparent", "trXnsparYnt", False),  # 11: still one
+        ("transparent", "transparXnt", True),
+        ("photomarking", "phXtomarkYng", True),  # 12: two substitutions
+        ("photomarking", "phXtomYrkZng", False),  # 12: not three
+    ],
+)
 def test_one_error_is_allowed_from_6_characters_and_two_from_12(token, word, matches):
     assert token_matches(token, word, 50.0) is matches
 
 
-@pytest.mark.parametrize(("token", "word", "matches"), [
-    ("environment", "environent", True),  # a character dropped
-    ("environment", "environmeent", True),  # a character inserted
-    ("environment", "enviroment", True),
-    ("environment", "envirnt", False),  # four dropped
-    ("environment", "envirment", False),  # two dropped from an 11-character word
-    ("photomarking", "phtomarkng", True),  # two dropped from a 12-character word
-    ("photomarking", "photomarkingxxg", False),  # three longer
-    ("photomarking", "phomarkng", False),  # three dropped
-])
+@pytest.mark.parametrize(
+    ("token", "word", "matches"),
+    [
+        ("environment", "environent", True),  # a character dropped
+        ("environment", "environmeent", True),  # a character inserted
+        ("environment", "enviroment", True),
+        ("environment", "envirnt", False),  # four dropped
+        ("environment", "envirment", False),  # two dropped from an 11-character word
+        ("photomarking", "phtomarkng", True),  # two dropped from a 12-character word
+        ("photomarking", "photomarkingxxg", False),  # three longer
+        ("photomarking", "phomarkng", False),  # three dropped
+    ],
+)
 def test_an_inserted_or_dropped_character_counts_as_one_error(token, word, matches):
     assert token_matches(token, word, 50.0) is matches
 
 
-@pytest.mark.parametrize(("token", "word"), [
-    ("document", "docurnent"),  # rn read for m
-    ("hidden", "hiclden"),  # cl read for d
-    ("network", "netvvork"),  # vv read for w
-    ("photomark", "ph0t0mark"),  # 0 read for o
-    ("parallel", "para11el"),  # 1 read for l
-    ("parallel", "para||el"),  # | read for l
-    ("sessions", "se55ions"),  # 5 read for s
-])
+@pytest.mark.parametrize(
+    ("token", "word"),
+    [
+        ("document", "docurnent"),  # rn read for m
+        ("hidden", "hiclden"),  # cl read for d
+        ("network", "netvvork"),  # vv read for w
+        ("photomark", "ph0t0mark"),  # 0 read for o
+        ("parallel", "para11el"),  # 1 read for l
+        ("parallel", "para||el"),  # | read for l
+        ("sessions", "se55ions"),  # 5 read for s
+    ],
+)
 def test_each_look_alike_pair_counts_as_no_error(token, word):
     assert token_matches(token, word, 50.0)
     assert found_texts(line(word), token) == [word]
@@ -206,20 +206,24 @@ def test_a_look_alike_pair_plus_one_error_still_matches_but_not_plus_two():
     assert not token_matches("document", "dXcurnemt", 50.0)
 
 
-@pytest.mark.parametrize(("token", "word", "matches"), [
-    ("network", "xetwork", False),  # first character differs
-    ("network", "networx", False),  # last character differs
-    ("network", "netwxrk", True),  # an inner one
-    ("network", "etwork", False),  # first dropped
-    ("network", "networ", False),  # last dropped
-    ("unmarked", "marked", False),
-])
+@pytest.mark.parametrize(
+    ("token", "word", "matches"),
+    [
+        ("network", "xetwork", False),  # first character differs
+        ("network", "networx", False),  # last character differs
+        ("network", "netwxrk", True),  # an inner one
+        ("network", "etwork", False),  # first dropped
+        ("network", "networ", False),  # last dropped
+        ("unmarked", "marked", False),
+    ],
+)
 def test_the_first_and_last_characters_must_agree(token, word, matches):
     assert token_matches(token, word, 50.0) is matches
 
 
-@pytest.mark.parametrize(("confidence", "matches"), [(-1.0, True), (0.0, True), (89.9, True), (90.0, False),
-                                                     (96.0, False)])
+@pytest.mark.parametrize(
+    ("confidence", "matches"), [(-1.0, True), (0.0, True), (89.9, True), (90.0, False), (96.0, False)]
+)
 def test_words_read_with_90_confidence_or_more_are_taken_as_written(confidence, matches):
     assert token_matches("transparent", "transparcnt", confidence) is matches
     assert token_matches("transparent", "transparent", confidence)
@@ -269,7 +273,10 @@ def test_a_multi_word_keyword_is_not_joined_from_split_halves():
 
 def test_a_joined_word_takes_both_neighbours_and_the_search_goes_on_after_them():
     assert found_texts(line("requir", "ed", "required", "requir", "ed"), "required") == [
-        "requir ed", "required", "requir ed"]
+        "requir ed",
+        "required",
+        "requir ed",
+    ]
 
 
 # -- keywords, lines and occurrences ------------------------------------------------------------------------

@@ -155,8 +155,9 @@ ODD_PHOTOS: dict[str, OddPhoto] = {
     "500x1 png": OddPhoto(lambda: _blank((500, 1)), NONE_FOUND, size=(500, 1)),
     "10000x3 png": OddPhoto(lambda: _blank((10_000, 3)), NONE_FOUND, size=(10_000, 3)),
     "3x10000 png": OddPhoto(lambda: _blank((3, 10_000)), NONE_FOUND, size=(3, 10_000)),
-    "40000x80 banner": OddPhoto(_banner, {"photomark": 1, "keywords": 0}, size=(40_000, 80),
-                                boxes={"photomark": _banner_box()}),
+    "40000x80 banner": OddPhoto(
+        _banner, {"photomark": 1, "keywords": 0}, size=(40_000, 80), boxes={"photomark": _banner_box()}
+    ),
     "16-bit grey png": OddPhoto(lambda: _grey16("I;16", "PNG"), BOTH_FOUND, size=PAGE_SIZE),
     "16-bit big-endian grey tiff": OddPhoto(lambda: _grey16("I;16B", "TIFF"), BOTH_FOUND, size=PAGE_SIZE),
     "cmyk jpeg": OddPhoto(lambda: _encode(_page().convert("CMYK"), "JPEG", quality=95), BOTH_FOUND, size=PAGE_SIZE),
@@ -164,8 +165,9 @@ ODD_PHOTOS: dict[str, OddPhoto] = {
     "apng (first frame)": OddPhoto(lambda: _animated("PNG"), {"photomark": 1, "keywords": 0}),
     "animated webp (first frame)": OddPhoto(lambda: _animated("WEBP"), {"photomark": 1, "keywords": 0}),
     "palette png with transparency": OddPhoto(_palette_with_transparency, BOTH_FOUND, size=PAGE_SIZE),
-    "fully transparent png": OddPhoto(lambda: _blank((300, 200), (0, 0, 0, 0), mode="RGBA"), NONE_FOUND,
-                                      size=(300, 200)),
+    "fully transparent png": OddPhoto(
+        lambda: _blank((300, 200), (0, 0, 0, 0), mode="RGBA"), NONE_FOUND, size=(300, 200)
+    ),
     "blank white jpeg": OddPhoto(lambda: _blank((800, 600), "white", "JPEG"), NONE_FOUND, size=(800, 600)),
     "blank black png": OddPhoto(lambda: _blank((800, 600), "black"), NONE_FOUND, size=(800, 600)),
     "1-bit png": OddPhoto(_one_bit, BOTH_FOUND, size=PAGE_SIZE),
@@ -275,8 +277,9 @@ def test_the_ocr_timeout_grows_with_the_photo():
 
 def test_the_reported_tesseract_failure_becomes_an_ocr_failure(monkeypatch):
     def sauvola_fails(*args, **kwargs):
-        raise pytesseract.TesseractError(1, "Error in pixSauvolaBinarizeTiled: whsize must be >= 2 "
-                                            "Error during processing.")
+        raise pytesseract.TesseractError(
+            1, "Error in pixSauvolaBinarizeTiled: whsize must be >= 2 Error during processing."
+        )
 
     monkeypatch.setattr(pytesseract, "image_to_data", sauvola_fails)
     with pytest.raises(OcrFailed, match=r"exit status 1\): Error in pixSauvolaBinarizeTiled"):
@@ -296,8 +299,17 @@ def test_the_reported_tesseract_failure_becomes_an_ocr_failure(monkeypatch):
         (SystemExit('Invalid tesseract version: "?"'), OcrUnavailable, "Invalid tesseract version"),
         (subprocess.CalledProcessError(1, ["tesseract", "--version"]), OcrUnavailable, "cannot be run"),
     ],
-    ids=["failed", "segfault", "abort", "timeout", "no-language", "not-installed", "disk-full", "bad-version",
-         "version-fails"],
+    ids=[
+        "failed",
+        "segfault",
+        "abort",
+        "timeout",
+        "no-language",
+        "not-installed",
+        "disk-full",
+        "bad-version",
+        "version-fails",
+    ],
 )
 def test_every_tesseract_failure_says_whose_fault_it_is(error, kind, message):
     converted = ocr_error(error, 5.0)
@@ -334,9 +346,18 @@ def test_the_counts_of_a_stored_report_are_read_in_order():
 
 @pytest.mark.parametrize(
     "stored",
-    [b"", b"\xff\xfe", b"not json", b"[1, 2]", b'{"keywords": []}', b'{"keywords": {"a": 3}}',
-     b'{"keywords": {"a": {"count": -1}}}', b'{"keywords": {"a": {"count": true}}}',
-     b'{"keywords": {"a": {"count": "2"}}}', b'{"keywords": {"": {"count": 1}}}'],
+    [
+        b"",
+        b"\xff\xfe",
+        b"not json",
+        b"[1, 2]",
+        b'{"keywords": []}',
+        b'{"keywords": {"a": 3}}',
+        b'{"keywords": {"a": {"count": -1}}}',
+        b'{"keywords": {"a": {"count": true}}}',
+        b'{"keywords": {"a": {"count": "2"}}}',
+        b'{"keywords": {"": {"count": 1}}}',
+    ],
 )
 def test_an_unreadable_stored_report_is_an_unreadable_report(stored):
     with pytest.raises(UnreadableReport):

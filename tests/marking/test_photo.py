@@ -16,20 +16,10 @@ def png_header_only(width: int, height: int) -> bytes:
     would decode into gigabytes."""
 
     def chunk(kind: bytes, data: bytes) -> bytes:
-        return (
-            struct.pack(">I", len(data))
-            + kind
-            + data
-            + struct.pack(">I", zlib.crc32(kind + data))
-        )
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
     ihdr = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", ihdr)
-        + chunk(b"IDAT", zlib.compress(b"\0" * 64))
-        + chunk(b"IEND", b"")
-    )
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b"")
 
 
 @pytest.mark.parametrize(
@@ -100,9 +90,7 @@ def test_exif_orientation_is_applied(photos, orientation):
 def test_every_mode_becomes_rgb(photos, mode):
     source = Image.new("RGB", (30, 20), (255, 255, 255))
     source.paste((0, 0, 0), (0, 0, 10, 10))
-    image = (
-        source.convert(mode) if mode != "I;16" else source.convert("L").convert("I;16")
-    )
+    image = source.convert(mode) if mode != "I;16" else source.convert("L").convert("I;16")
     fmt = "JPEG" if mode == "CMYK" else ("TIFF" if mode == "I;16" else "PNG")
     decoded = decode_photo(photos.encode(image, fmt))
     assert decoded.mode == "RGB" and decoded.size == (30, 20)
@@ -128,8 +116,28 @@ def test_a_16_bit_32_bit_or_float_grey_tiff_of_any_byte_order_becomes_rgb(photos
 def test_every_mode_a_photo_file_can_have_is_markable():
     from marking.photo import markable_mode
 
-    for mode in ["1", "L", "LA", "La", "P", "PA", "RGB", "RGBA", "RGBa", "RGBX", "CMYK", "YCbCr", "LAB", "HSV",
-                 "I", "F", "I;16", "I;16L", "I;16B", "I;16N"]:
+    for mode in [
+        "1",
+        "L",
+        "LA",
+        "La",
+        "P",
+        "PA",
+        "RGB",
+        "RGBA",
+        "RGBa",
+        "RGBX",
+        "CMYK",
+        "YCbCr",
+        "LAB",
+        "HSV",
+        "I",
+        "F",
+        "I;16",
+        "I;16L",
+        "I;16B",
+        "I;16N",
+    ]:
         assert markable_mode(mode), mode
     assert not markable_mode("no such mode")
 

@@ -26,8 +26,15 @@ def reference(name: str) -> dict:
 
 def figures(tally: Tally) -> dict:
     """A tally as the reference scorer writes it in its JSON output."""
-    return {"keywords": tally.keywords, "tp": tally.matched, "n_gt": tally.expected, "n_pred": tally.predicted,
-            "recall": tally.recall, "precision": tally.precision, "f1": tally.f1}
+    return {
+        "keywords": tally.keywords,
+        "tp": tally.matched,
+        "n_gt": tally.expected,
+        "n_pred": tally.predicted,
+        "recall": tally.recall,
+        "precision": tally.precision,
+        "f1": tally.f1,
+    }
 
 
 def scored(name: str) -> scoring.Scores:
@@ -35,8 +42,15 @@ def scored(name: str) -> scoring.Scores:
 
 
 def case(**expected) -> Case:
-    return Case.decode({"image": "images/page-p001.png", "variant": "clean", "keywords": list(expected),
-                        "keyword_roles": {k: "common" for k in expected}, "expected": expected})
+    return Case.decode(
+        {
+            "image": "images/page-p001.png",
+            "variant": "clean",
+            "keywords": list(expected),
+            "keyword_roles": {k: "common" for k in expected},
+            "expected": expected,
+        }
+    )
 
 
 # -- the reference scorer's figures --
@@ -68,7 +82,10 @@ def test_the_markers_recorded_predictions_score_what_the_reference_scorer_printe
     pinned = {"ALL": (205, 212, 206), "variant=clean": (157, 157, 157), "variant=hard": (48, 55, 49)}
     assert {name: (groups[name].matched, groups[name].expected, groups[name].predicted) for name in pinned} == pinned
     assert [round(groups["ALL"].recall, 3), round(groups["ALL"].precision, 3), round(groups["ALL"].f1, 3)] == [
-        0.967, 0.995, 0.981]
+        0.967,
+        0.995,
+        0.981,
+    ]
 
 
 def test_perturbed_predictions_score_what_the_reference_scorer_printed():
@@ -86,8 +103,18 @@ def test_every_figure_and_keyword_row_equals_the_reference_scorers_output(name):
     scores, expected = scored(name), reference(name)
     assert {group: figures(t) for group, t in scores.groups.items()} == expected["summary"]
     assert list(scores.groups) == list(expected["summary"])
-    rows = [{"image": s.image, "keyword": s.keyword, "role": s.role, "variant": s.variant,
-             "tp": s.matched, "n_gt": s.expected, "n_pred": s.predicted} for s in scores.per_keyword]
+    rows = [
+        {
+            "image": s.image,
+            "keyword": s.keyword,
+            "role": s.role,
+            "variant": s.variant,
+            "tp": s.matched,
+            "n_gt": s.expected,
+            "n_pred": s.predicted,
+        }
+        for s in scores.per_keyword
+    ]
     assert rows == expected["per_keyword"]
     assert scores.missing_predictions == expected["missing_predictions"]
 
@@ -141,10 +168,24 @@ def test_iou_ties_are_taken_later_expected_box_first_then_later_predicted_box_fi
 
 def test_a_missing_prediction_file_means_no_boxes_and_is_counted(tmp_path):
     pages = [
-        Case.decode({"image": "images/a-p001.png", "variant": "clean", "keywords": ["word"],
-                     "keyword_roles": {"word": "rare"}, "expected": {"word": [[0, 0, 30, 10]]}}),
-        Case.decode({"image": "images/b-p002-hard.jpg", "variant": "hard", "keywords": ["word"],
-                     "keyword_roles": {"word": "rare"}, "expected": {"word": [[0, 0, 30, 10]]}}),
+        Case.decode(
+            {
+                "image": "images/a-p001.png",
+                "variant": "clean",
+                "keywords": ["word"],
+                "keyword_roles": {"word": "rare"},
+                "expected": {"word": [[0, 0, 30, 10]]},
+            }
+        ),
+        Case.decode(
+            {
+                "image": "images/b-p002-hard.jpg",
+                "variant": "hard",
+                "keywords": ["word"],
+                "keyword_roles": {"word": "rare"},
+                "expected": {"word": [[0, 0, 30, 10]]},
+            }
+        ),
     ]
     (tmp_path / "a-p001.json").write_text(json.dumps({"word": [[0, 0, 30, 10]]}))
     scores = scoring.score_files(pages, tmp_path)
@@ -190,10 +231,24 @@ def test_rates_are_undefined_where_they_would_divide_by_zero():
 
 
 def test_groups_are_all_then_variants_then_roles_each_sorted():
-    page = Case.decode({"image": "images/x-p001-hard.jpg", "variant": "hard", "keywords": ["b", "a"],
-                        "keyword_roles": {"b": "rare", "a": "absent"}, "expected": {"b": [[0, 0, 9, 9]], "a": []}})
-    other = Case.decode({"image": "images/y-p002.png", "variant": "clean", "keywords": ["c"],
-                         "keyword_roles": {"c": "common"}, "expected": {"c": []}})
+    page = Case.decode(
+        {
+            "image": "images/x-p001-hard.jpg",
+            "variant": "hard",
+            "keywords": ["b", "a"],
+            "keyword_roles": {"b": "rare", "a": "absent"},
+            "expected": {"b": [[0, 0, 9, 9]], "a": []},
+        }
+    )
+    other = Case.decode(
+        {
+            "image": "images/y-p002.png",
+            "variant": "clean",
+            "keywords": ["c"],
+            "keyword_roles": {"c": "common"},
+            "expected": {"c": []},
+        }
+    )
     scores = scoring.score([page, other], {})
     assert list(scores.groups) == ["ALL", "variant=clean", "variant=hard", "role=absent", "role=common", "role=rare"]
     assert scores.groups["ALL"].keywords == 3

@@ -17,4 +17,5 @@ def test_generated_modules_match_the_proto_files(tmp_path):
         committed = PROTOS / name
         assert committed.exists(), f"{name} is not committed: run make protos"
         assert committed.read_text() == (tmp_path / "protos" / name).read_text(), (
-            f"{name} drifted from its .proto: run make protos")
+            f"{name} drifted from its .proto: run make protos"
+        )

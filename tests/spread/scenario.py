@@ -50,7 +50,9 @@ def renamed(data: bytes, names: dict[str, str]) -> bytes:
     groups = tuple(sub(g) for g in m.groups)
     if m.membership is not None:
         groups = tuple(sorted(groups))
-    return p.Message(m.service_type, sub(m.sender), groups, m.mess_type, data_bytes, m.byte_order, m.hint_byte_order).encode()
+    return p.Message(
+        m.service_type, sub(m.sender), groups, m.mess_type, data_bytes, m.byte_order, m.hint_byte_order
+    ).encode()
 
 
 class RawConnection:

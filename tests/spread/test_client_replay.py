@@ -76,7 +76,9 @@ class ScriptedDaemon:
 def replay(client: SpreadClient, address: str, info: dict, frames, user: str | None = None):
     """Drive the client through the connection's recorded actions; check what it receives."""
     messages = [f for f in frames if f.kind not in (CONNECT, AUTH_CHOICE, AUTH_LIST, ACCEPT, REJECT)]
-    name = client.connect(address, info["private_name_sent"] if user is None else user, bool(info["membership_flag"]), timeout=5)
+    name = client.connect(
+        address, info["private_name_sent"] if user is None else user, bool(info["membership_flag"]), timeout=5
+    )
     assert name == info["private_group"]
     for frame in messages:
         m = p.decode_message(frame.data)
@@ -130,7 +132,13 @@ def test_a_long_user_name_is_cut_to_ten_bytes_like_libspread():
     daemon = ScriptedDaemon(conn_frames("04_connect_rejects.json", "alicealice"))
     client = SpreadClient()
     try:
-        replay(client, f"{daemon.port}@127.0.0.1", info, conn_frames("04_connect_rejects.json", "alicealice"), user="alicealicealice")
+        replay(
+            client,
+            f"{daemon.port}@127.0.0.1",
+            info,
+            conn_frames("04_connect_rejects.json", "alicealice"),
+            user="alicealicealice",
+        )
     finally:
         client.close_abruptly()
     daemon.finish()
@@ -138,7 +146,12 @@ def test_a_long_user_name_is_cut_to_ten_bytes_like_libspread():
 
 @pytest.mark.parametrize(
     ("text", "host", "port"),
-    [("4803@127.0.0.1", "127.0.0.1", 4803), ("4803", "127.0.0.1", 4803), ("5000@spread.lab", "spread.lab", 5000), (" 4803@[::1] ", "::1", 4803)],
+    [
+        ("4803@127.0.0.1", "127.0.0.1", 4803),
+        ("4803", "127.0.0.1", 4803),
+        ("5000@spread.lab", "spread.lab", 5000),
+        (" 4803@[::1] ", "::1", 4803),
+    ],
 )
 def test_spread_address_notation(text, host, port):
     assert parse_address(text) == p_address(host, port)
@@ -167,8 +180,9 @@ def test_connect_to_nothing_is_could_not_connect():
 
 
 def test_a_daemon_that_never_answers_times_out_as_could_not_connect():
-    with socket.create_server(("127.0.0.1", 0)) as silent, pytest.raises(
-        p.SpreadConnectionError, match="no answer to the handshake"
+    with (
+        socket.create_server(("127.0.0.1", 0)) as silent,
+        pytest.raises(p.SpreadConnectionError, match="no answer to the handshake"),
     ):
         SpreadClient().connect(f"{silent.getsockname()[1]}@127.0.0.1", "alice", timeout=0.3)
 

@@ -78,7 +78,9 @@ def test_members_see_views_and_agreed_messages_as_domain_events(daemon):
     alice, alice_events = member(daemon, "alice")
     bob, bob_events = member(daemon, "bob")
     alice.join(GROUP).get()
-    assert next_event(alice_events) == ViewChanged(GROUP, ("#alice#localhost",), "join", ("#alice#localhost",), "#alice#localhost")
+    assert next_event(alice_events) == ViewChanged(
+        GROUP, ("#alice#localhost",), "join", ("#alice#localhost",), "#alice#localhost"
+    )
     bob.join(GROUP).get()
     want = (GROUP, ("#alice#localhost", "#bob#localhost"), "join", ("#bob#localhost",))
     for events, me in ((alice_events, "#alice#localhost"), (bob_events, "#bob#localhost")):
@@ -91,7 +93,9 @@ def test_members_see_views_and_agreed_messages_as_domain_events(daemon):
     assert next_event(alice_events) == MessageReceived(GROUP, "#bob#localhost", 8, b"x", "#alice#localhost")
     bob.leave(GROUP).get()
     assert next_event(bob_events) == ViewChanged(GROUP, (), "leave", ("#bob#localhost",), "#bob#localhost")
-    assert next_event(alice_events) == ViewChanged(GROUP, ("#alice#localhost",), "leave", ("#bob#localhost",), "#alice#localhost")
+    assert next_event(alice_events) == ViewChanged(
+        GROUP, ("#alice#localhost",), "leave", ("#bob#localhost",), "#alice#localhost"
+    )
     next_is_marker(bob, bob_events)  # its own self-discarded message never came back
 
 

@@ -79,7 +79,9 @@ def test_any_48_bytes_are_a_header_or_a_protocol_error(data):
     order=st.sampled_from([p.LITTLE, p.BIG]),
     hint_order=st.sampled_from([p.LITTLE, p.BIG]),
 )
-def test_any_message_survives_encode_then_decode_in_either_byte_order(service, groups, mess_type, data, order, hint_order):
+def test_any_message_survives_encode_then_decode_in_either_byte_order(
+    service, groups, mess_type, data, order, hint_order
+):
     m = p.Message(service, "#alice#localhost", tuple(groups), mess_type, data, order, hint_order)
     back = p.decode_message(m.encode())
     assert (back.service_type, back.sender, back.groups, back.mess_type, back.data) == (

@@ -51,9 +51,7 @@ class Frame:
 def transcript_files() -> list[Path]:
     files = sorted(TRANSCRIPT_DIR.glob("*.json"))
     if not files:
-        raise FileNotFoundError(
-            f"no Spread wire transcripts in {TRANSCRIPT_DIR} (set PHOTOMARK_SPREAD_TRANSCRIPTS)"
-        )
+        raise FileNotFoundError(f"no Spread wire transcripts in {TRANSCRIPT_DIR} (set PHOTOMARK_SPREAD_TRANSCRIPTS)")
     return files
 
 
