@@ -18,7 +18,7 @@ apt_install = missing=$$(for p in $(1); do dpkg-query -W -f='$${Status}' $$p 2>/
 	fi
 SAMPLE := samples/release-notes.png
 
-.PHONY: help demo test unit integration e2e protos protos-check bench mutation clean system-deps venv
+.PHONY: help demo test unit integration e2e lint protos protos-check bench mutation clean system-deps venv
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -31,6 +31,10 @@ test: $(STAMPS)/system-test venv  ## install what is missing, then run every tes
 
 unit: $(STAMPS)/system-demo venv  ## the fast tests only (no OCR, no subprocesses)
 	$(BIN)/python -m pytest -q -m "not integration and not e2e"
+
+lint: venv  ## ruff: lint and formatting of the whole tree (tests/test_lint.py runs the same)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 protos: venv  ## regenerate the gRPC modules from protos/*.proto
 	$(BIN)/python -m protos.generate

@@ -23,10 +23,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from marking import mark_photo  # noqa: E402
 from cli import logs  # noqa: E402
 from cli.roles.embedded import EmbeddedCluster, EmbeddedConfig  # noqa: E402
 from gateways.rpc.client import PhotoClient  # noqa: E402
+from marking import mark_photo  # noqa: E402
 
 
 def load_cases(eval_dir: Path, count: int) -> list[tuple[str, bytes, list[str]]]:

@@ -30,11 +30,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-import pytesseract
+import pytesseract  # noqa: E402 - after the path is set
 
-from marking import decode_photo, draw_marks, match, read_words, scoring
-from marking.drawing import to_png
-from marking.ocr import DEFAULT_SETTINGS, engine_info
+from marking import decode_photo, draw_marks, match, read_words, scoring  # noqa: E402
+from marking.drawing import to_png  # noqa: E402
+from marking.ocr import DEFAULT_SETTINGS, engine_info  # noqa: E402
 
 
 def default_eval_dir() -> Path:
@@ -48,7 +48,7 @@ def baseline_predict(path: Path, keywords: list[str]) -> dict:
     data = pytesseract.image_to_data(str(path), lang="eng", output_type=pytesseract.Output.DICT)
     want = {k.lower(): k for k in keywords}
     pred = {k: [] for k in keywords}
-    for text, x, y, w, h in zip(data["text"], data["left"], data["top"], data["width"], data["height"]):
+    for text, x, y, w, h in zip(data["text"], data["left"], data["top"], data["width"], data["height"], strict=True):
         k = want.get(scoring.normalise_word(text or ""))
         if k is not None:
             pred[k].append([x, y, x + w, y + h])
@@ -116,10 +116,8 @@ def main() -> None:
         seconds["photomark"].setdefault(variant, []).append(time.perf_counter() - started)
         seconds["photomark-ocr"].setdefault(variant, []).append(ocr_seconds)
         (dirs["photomark"] / f"{stem}.json").write_text(json.dumps(pred))
-        print(
-            f"  {stem:38s} baseline {seconds['baseline'][variant][-1]:5.2f} s   photomark {seconds['photomark'][variant][-1]:5.2f} s",
-            flush=True,
-        )
+        base, ours = seconds["baseline"][variant][-1], seconds["photomark"][variant][-1]
+        print(f"  {stem:38s} baseline {base:5.2f} s   photomark {ours:5.2f} s", flush=True)
 
     scores = {name: scoring.score_files(cases, d).groups for name, d in dirs.items()}
     print()

@@ -136,7 +136,7 @@ def socket_copy(data: bytes) -> float:
             while got < len(data):
                 n = conn.recv_into(view[got:], min(1 << 20, len(data) - got))
                 if n == 0:
-                    raise IOError("the copy ended early")
+                    raise OSError("the copy ended early")
                 got += n
             conn.sendall(b"k")
 
@@ -146,7 +146,7 @@ def socket_copy(data: bytes) -> float:
     with socket.create_connection(("127.0.0.1", port)) as sock:
         sock.sendall(data)
         if sock.recv(1) != b"k":
-            raise IOError("no answer from the reader")
+            raise OSError("no answer from the reader")
     took = time.perf_counter() - started
     thread.join()
     listener.close()

@@ -151,7 +151,9 @@ def _match_at(tokens: list[str], line: list[tuple[str, Word]], i: int) -> int:
     """How many words of ``line`` from ``i`` on make the keyword (0: none)."""
     n = len(tokens)
     window = line[i : i + n]
-    if len(window) == n and all(token_matches(t, text, w.confidence) for t, (text, w) in zip(tokens, window)):
+    if len(window) == n and all(
+        token_matches(t, text, w.confidence) for t, (text, w) in zip(tokens, window, strict=True)
+    ):
         return n
     # A single long word OCR split in two ("requir ed,", "mes ages").
     if MERGE_SPLIT_WORDS and n == 1 and len(tokens[0]) >= FUZZY_MIN_LENGTH and i + 1 < len(line):

@@ -13,8 +13,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from grpc_tools import protoc
 import grpc_tools
+from grpc_tools import protoc
 
 PROTOS_DIR = Path(__file__).resolve().parent
 ROOT = PROTOS_DIR.parent

@@ -111,7 +111,7 @@ def _perspective(target, source) -> list[float]:
     """Coefficients of Image.transform(PERSPECTIVE) that map ``target`` corners
     (output pixels) back to ``source`` corners (input pixels)."""
     rows, rhs = [], []
-    for (x, y), (u, v) in zip(target, source):
+    for (x, y), (u, v) in zip(target, source, strict=True):
         rows.append([x, y, 1, 0, 0, 0, -u * x, -u * y])
         rhs.append(u)
         rows.append([0, 0, 0, x, y, 1, -v * x, -v * y])
@@ -129,7 +129,7 @@ def _solve(a: list[list[float]], b: list[float]) -> list[float]:
         for r in range(n):
             if r != col:
                 factor = m[r][col] / m[col][col]
-                m[r] = [x - factor * y for x, y in zip(m[r], m[col])]
+                m[r] = [x - factor * y for x, y in zip(m[r], m[col], strict=True)]
     return [m[i][n] / m[i][i] for i in range(n)]
 
 

@@ -7,7 +7,7 @@ the numbers, ``errors`` the exceptions.
 
 from __future__ import annotations
 
-from spread.constants import *
+from spread.constants import *  # noqa: F403 - this module is the protocol in one import
 from spread.errors import (  # noqa: F401
     ProtocolError,
     SpreadConnectionError,

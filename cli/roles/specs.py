@@ -11,10 +11,12 @@ them, then the servers and the group membership that let the world in.
 
 from __future__ import annotations
 
+import types
 from collections.abc import Callable, Mapping
 
 import pykka
 
+from actorkit.supervisor import ChildSpec
 from actors.announcer import Announcer
 from actors.directory import Directory
 from actors.group_messages import SVCS_GROUP
@@ -23,7 +25,6 @@ from actors.marker import Marker
 from actors.membership import Membership
 from actors.notifier import Notifier
 from actors.pending import PendingList
-from actorkit.supervisor import ChildSpec
 from actors.uploader import Uploader
 from cli.roles.config import RegisterConfig, SvcConfig, WorkerConfig
 from gateways.rpc.servers import health_server, photo_server, register_server
@@ -31,6 +32,7 @@ from gateways.storage import StorageGateway
 from storage.backend import Storage
 
 Siblings = Mapping[str, pykka.ActorProxy]
+NONE_SHARED: Siblings = types.MappingProxyType({})  # a role that shares no gateway with another
 GatewayFactory = Callable[[Siblings], pykka.ActorRef]
 
 
@@ -68,7 +70,7 @@ def _gateway(name: str, factory: GatewayFactory | None, shared: Siblings) -> lis
     return [_child(name, factory, shared)]
 
 
-def register_specs(config: RegisterConfig, group: GatewayFactory, shared: Siblings = {}) -> list[ChildSpec]:
+def register_specs(config: RegisterConfig, group: GatewayFactory, shared: Siblings = NONE_SHARED) -> list[ChildSpec]:
     return [
         _child("group", group, shared),
         _subscribed("directory", lambda s: Directory.start(), shared),
@@ -82,7 +84,7 @@ def svc_specs(
     storage: Callable[[], Storage],
     group: GatewayFactory,
     broker: GatewayFactory | None = None,
-    shared: Siblings = {},
+    shared: Siblings = NONE_SHARED,
 ) -> list[ChildSpec]:
     return [
         _child("storage", lambda s: StorageGateway.start(storage()), shared),
@@ -125,7 +127,7 @@ def worker_specs(
     storage: Callable[[], Storage],
     group: GatewayFactory,
     broker: GatewayFactory | None = None,
-    shared: Siblings = {},
+    shared: Siblings = NONE_SHARED,
 ) -> list[ChildSpec]:
     specs = [
         _child("storage", lambda s: StorageGateway.start(storage()), shared),

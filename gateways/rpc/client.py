@@ -58,7 +58,7 @@ class PhotoClient:
         self.stub = photos_pb2_grpc.PhotoServiceStub(self.channel)
 
     @classmethod
-    def via_register(cls, register_address: str, timeout: float = 300.0, wait: float = 0.0) -> "PhotoClient":
+    def via_register(cls, register_address: str, timeout: float = 300.0, wait: float = 0.0) -> PhotoClient:
         register = RegisterClient(register_address)
         try:
             return cls(register.get_svc(wait), timeout)
@@ -128,7 +128,7 @@ class PhotoClient:
                 progress(len(reply.block))
         data = b"".join(blocks)
         if len(data) != status.size:
-            raise IOError(f"download of {photo_id} ended after {len(data)} of {status.size} bytes")
+            raise OSError(f"download of {photo_id} ended after {len(data)} of {status.size} bytes")
         return Download(state, status.message, data)
 
     def close(self) -> None:

@@ -14,7 +14,7 @@ import pykka
 import structlog
 
 from actors import photo_status
-from actors.upload_validation import BadUpload, Limits, TooLarge, check_size, validate
+from actors.upload_validation import DEFAULT_LIMITS, BadUpload, Limits, TooLarge, check_size, validate
 from actors.uploader import JobNotQueued
 from protos import photos_pb2, photos_pb2_grpc
 from storage import layout
@@ -38,7 +38,7 @@ class PhotoService(photos_pb2_grpc.PhotoServiceServicer):
         pending: pykka.ActorProxy,
         notifier: pykka.ActorProxy,
         storage: pykka.ActorProxy,
-        limits: Limits = Limits(),
+        limits: Limits = DEFAULT_LIMITS,
         leader: pykka.ActorProxy | None = None,
     ) -> None:
         self.uploader, self.pending, self.notifier, self.storage = uploader, pending, notifier, storage

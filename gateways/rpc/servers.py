@@ -14,7 +14,7 @@ import structlog
 from grpc_health.v1 import health_pb2
 
 from actorkit.ticker import Ticker
-from actors.upload_validation import Limits
+from actors.upload_validation import DEFAULT_LIMITS, Limits
 from gateways.rpc.photo_service import PhotoService
 from gateways.rpc.register_service import RegisterService
 from gateways.rpc.server import start_server, stop_server
@@ -93,7 +93,7 @@ def photo_server(
     pending,
     notifier,
     storage,
-    limits: Limits = Limits(),
+    limits: Limits = DEFAULT_LIMITS,
     dependencies: Sequence[pykka.ActorProxy] = (),
     leader=None,
 ) -> pykka.ActorRef:

@@ -164,7 +164,8 @@ class GlusterVolume:
             ) from error
         if check and done.returncode != 0:
             raise GlusterError(
-                f"`{' '.join(command)}` exited {done.returncode}: {done.stdout.strip()} {done.stderr.strip()}\n{self.log_tail()}"
+                f"`{' '.join(command)}` exited {done.returncode}: {done.stdout.strip()} {done.stderr.strip()}\n"
+                f"{self.log_tail()}"
             )
         return done
 
@@ -370,7 +371,8 @@ class GlusterVolume:
                     last_error = error
                 if time.monotonic() > deadline:
                     raise GlusterError(
-                        f"mount {path} does not reach every brick after {timeout} s (last error: {last_error})\n{self.log_tail()}"
+                        f"mount {path} does not reach every brick after {timeout} s (last error: {last_error})\n"
+                        f"{self.log_tail()}"
                     )
                 time.sleep(0.2)
         finally:

@@ -32,7 +32,7 @@ def test_each_occurrence_is_outlined_and_lightly_filled_in_its_keywords_colour()
         assert marked.getpixel((x0 - 1, (y0 + y1) // 2)) == colour  # outline
         fill = marked.getpixel(((x0 + x1) // 2, (y0 + y1) // 2))
         assert fill != WHITE and fill != colour  # translucent: tinted, not painted over
-        assert all(f >= c for f, c in zip(fill, colour))
+        assert all(f >= c for f, c in zip(fill, colour, strict=True))
     assert marked.getpixel((450, 315)) == WHITE  # nothing around
 
 

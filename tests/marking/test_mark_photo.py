@@ -126,15 +126,20 @@ def test_occurrences_are_highlighted_in_their_keyword_colour_and_the_legend_is_s
 def _matches(report):
     from marking.matching import Occurrence
 
-    return {k: [Occurrence(tuple(b), t) for b, t in zip(v["boxes"], v["texts"])] for k, v in report["keywords"].items()}
+    return {
+        k: [Occurrence(tuple(b), t) for b, t in zip(v["boxes"], v["texts"], strict=True)]
+        for k, v in report["keywords"].items()
+    }
 
 
 def _close(a, b, tolerance=10):
-    return all(abs(x - y) <= tolerance for x, y in zip(a, b))
+    return all(abs(x - y) <= tolerance for x, y in zip(a, b, strict=True))
 
 
 def _nearer(pixel, colour, original):
-    distance = lambda p, q: sum((x - y) ** 2 for x, y in zip(p, q))
+    def distance(p, q):
+        return sum((x - y) ** 2 for x, y in zip(p, q, strict=True))
+
     return distance(pixel, colour) < distance(original, colour)
 
 

@@ -41,7 +41,10 @@ def renamed(data: bytes, names: dict[str, str]) -> bytes:
     if not names:
         return data
     m = p.decode_message(data)
-    sub = lambda n: names.get(n, n)
+
+    def sub(n):
+        return names.get(n, n)
+
     membership = m.membership
     data_bytes = m.data
     if membership is not None and not membership.transition:
