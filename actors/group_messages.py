@@ -166,6 +166,24 @@ class JobFailed:
 
 
 @dataclass(frozen=True)
+class PendingWithdrawn:
+    """The Svc that announced the upload could not queue its job: the client was told so, the photo is
+    gone, and the entry leaves the list (nobody knows its id, so nobody will ask for its status)."""
+
+    TYPE: ClassVar[str] = "pending.withdrawn"
+    id: str
+    reason: str
+    at: float = 0.0
+
+    def fields(self) -> dict:
+        return {"id": self.id, "reason": self.reason, "at": self.at}
+
+    @classmethod
+    def parse(cls, data: Mapping[str, Any]) -> PendingWithdrawn:
+        return cls(_photo_id(data), _text(data, "reason", ""), _time(data, "at", 0.0))
+
+
+@dataclass(frozen=True)
 class JobRetry:
     """The leader published an overdue job again: this is attempt ``attempt``, from ``at``."""
 
@@ -250,9 +268,17 @@ def _nonce(data: Mapping[str, Any]) -> str:
 
 
 GroupMessage = (
-    SvcHello | PendingAdd | JobDone | JobFailed | JobRetry | SnapshotRequest | SnapshotRefused | SnapshotChunk
+    SvcHello
+    | PendingAdd
+    | JobDone
+    | JobFailed
+    | JobRetry
+    | PendingWithdrawn
+    | SnapshotRequest
+    | SnapshotRefused
+    | SnapshotChunk
 )
-ListMessage = PendingAdd | JobDone | JobFailed | JobRetry  # what changes the pending list
+ListMessage = PendingAdd | JobDone | JobFailed | JobRetry | PendingWithdrawn  # what changes the pending list
 
 # Spread mess_type of each message: fixed, the wire contract between versions.
 MESSAGE_TYPES: dict[str, int] = {
@@ -264,11 +290,22 @@ MESSAGE_TYPES: dict[str, int] = {
     "pending.snapshot": 6,
     "pending.snapshot_request": 7,
     "pending.snapshot_refused": 8,
+    "pending.withdrawn": 9,
 }
 TYPE_NAMES = {number: name for name, number in MESSAGE_TYPES.items()}
 CLASSES: dict[str, type] = {
     cls.TYPE: cls
-    for cls in (SvcHello, PendingAdd, JobDone, JobFailed, JobRetry, SnapshotRequest, SnapshotRefused, SnapshotChunk)
+    for cls in (
+        SvcHello,
+        PendingAdd,
+        JobDone,
+        JobFailed,
+        JobRetry,
+        PendingWithdrawn,
+        SnapshotRequest,
+        SnapshotRefused,
+        SnapshotChunk,
+    )
 }
 
 

@@ -45,7 +45,7 @@ def decode(body: bytes) -> Job:
 
 def job_from_dict(data: dict) -> Job:
     """The job in a decoded JSON object; raises ``PoisonJob`` for anything else."""
-    if data.get("v") != VERSION:
+    if isinstance(data.get("v"), bool) or data.get("v") != VERSION:  # a JSON true is not version 1
         raise PoisonJob(f"unknown job version {data.get('v')!r}")
     try:
         photo_id = layout.check_id(data["id"])

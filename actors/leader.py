@@ -18,7 +18,7 @@ import structlog
 
 from actorkit.ticker import Ticker
 from actors import group_messages, leadership
-from actors.group_messages import GroupMessage, JobDone, JobFailed, JobRetry
+from actors.group_messages import GroupMessage, JobDone, JobFailed, JobRetry, PendingWithdrawn
 from ports.group import GroupError, GroupListener, ViewChanged
 from storage import layout
 
@@ -113,6 +113,11 @@ class Leader(GroupListener, pykka.ThreadingActor):
             return
         if entry.job is None:
             self._multicast(JobFailed(photo_id, "the pending entry holds no job to publish again", now))
+            return
+        if not self.storage.exists(entry.job.photo).get():
+            # The Svc that took the upload removed the photo again (its client was told the upload
+            # failed) but could not say so to the group: the job can never be marked.
+            self._multicast(PendingWithdrawn(photo_id, "its photo is not in storage: the upload did not complete", now))
             return
         self.broker.publish(entry.job.encode()).get()
         self._multicast(JobRetry(photo_id, entry.attempts + 1, now))

@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, replace
 
-from actors.group_messages import JobDone, JobFailed, JobRetry, ListMessage, PendingAdd
+from actors.group_messages import JobDone, JobFailed, ListMessage, PendingAdd, PendingWithdrawn
 from actors.job import Job, PoisonJob, job_from_dict
 from storage import layout
 
@@ -82,12 +82,14 @@ Entries = dict[str, Entry]
 
 def apply(entries: Entries, message: ListMessage) -> Entry | None:
     """Apply one group message; returns the entry after it (None when it left the list)."""
+    if not isinstance(message, ListMessage):
+        raise TypeError(f"{type(message).__name__} does not change the pending list")
     current = entries.get(message.id)
     if isinstance(message, PendingAdd):
         if current is None:
             current = entries[message.id] = Entry(message.id, message.job, since=message.at, svc=message.svc)
         return current
-    if isinstance(message, JobDone):
+    if isinstance(message, (JobDone, PendingWithdrawn)):
         entries.pop(message.id, None)
         return None
     if isinstance(message, JobFailed):
@@ -101,12 +103,11 @@ def apply(entries: Entries, message: ListMessage) -> Entry | None:
             current.svc if current else "",
         )
         return entries[message.id]
-    if isinstance(message, JobRetry):
-        if current is None or current.status != PENDING:
-            return current
-        entries[message.id] = replace(current, attempts=message.attempt, since=message.at)
-        return entries[message.id]
-    raise TypeError(f"{type(message).__name__} does not change the pending list")
+    # JobRetry
+    if current is None or current.status != PENDING:
+        return current
+    entries[message.id] = replace(current, attempts=message.attempt, since=message.at)
+    return entries[message.id]
 
 
 def pending_count(entries: Entries, svc: str | None = None) -> int:

@@ -41,6 +41,9 @@ class Limits:
     max_pixels: int = DEFAULT_MAX_PIXELS
 
 
+DEFAULT_LIMITS = Limits()
+
+
 @dataclass(frozen=True)
 class ValidUpload:
     data: bytes
@@ -103,5 +106,5 @@ def validate(data: bytes, keywords: list[str], filename: str, announced_size: in
     if announced_size and announced_size != len(data):
         raise BadUpload(f"truncated upload: {len(data)} bytes arrived of the {announced_size} announced")
     ext, width, height = check_photo(data, limits)
-    name = (filename or f"photo.{ext}").replace("\\", "/").rsplit("/", 1)[-1][:255]
+    name = (filename or "").replace("\\", "/").rsplit("/", 1)[-1][:255] or f"photo.{ext}"
     return ValidUpload(data, ext, width, height, words, name)

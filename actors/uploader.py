@@ -13,7 +13,7 @@ import pykka
 import structlog
 
 from actors import group_messages
-from actors.group_messages import JobFailed, PendingAdd
+from actors.group_messages import PendingAdd, PendingWithdrawn
 from actors.job import Job
 from actors.upload_validation import ValidUpload
 from ports.group import GroupError
@@ -55,10 +55,10 @@ class Uploader(pykka.ThreadingActor):
             self.storage.delete(job.photo).get()
             try:
                 group_messages.multicast(
-                    self.group, JobFailed(photo_id, f"could not queue the job: {error}", self.clock())
+                    self.group, PendingWithdrawn(photo_id, f"could not queue the job: {error}", self.clock())
                 )
-            except GroupError as lost:  # the leader gives the entry up when it finds the job overdue
-                log.error("upload.failure_not_announced", id=photo_id, error=str(lost))
+            except GroupError as lost:  # the leader publishes it again when overdue: its photo is gone, so it fails
+                log.error("upload.withdrawal_not_announced", id=photo_id, error=str(lost))
             raise JobNotQueued(f"the job could not be queued: {error}") from error
         log.info("upload.accepted", id=photo_id, bytes=len(upload.data), keywords=len(upload.keywords))
         return photo_id

@@ -19,6 +19,9 @@ class SpreadDaemonActor(pykka.ThreadingActor):
     def on_stop(self) -> None:
         self.daemon.stop()
 
+    def on_failure(self, *_exc_info) -> None:
+        self.daemon.stop()  # a crashed actor must not leave a daemon serving behind it
+
     def address(self) -> str:
         """Where clients connect, in Spread's PORT@HOST notation."""
         return self.daemon.address

@@ -8,8 +8,10 @@ gRPC servers are real, on localhost.
 
 Supervision: the top supervisor runs the shared gateways (the group hub, the
 broker) and then the ``roles`` supervisor, rest-for-one, since every role needs
-both.  The roles do not need each other, so ``roles`` restarts one for one: a
-crashed worker role never takes a Svc down.  A role whose own supervisor gives
+both.  The broker's queue is durable as RabbitMQ's is: its jobs live in a
+``QueueStore`` that a restarted broker takes over.  The roles do not need each
+other, so ``roles`` restarts one for one: a crashed worker role never takes a
+Svc down.  A role whose own supervisor gives
 up (a child that keeps dying) is not hidden behind restarts either: the cluster
 records which role gave up and why, sets ``escalated``, and whoever runs it
 (``photomark up``, ``photomark mark``) stops and says so.
@@ -26,11 +28,11 @@ from pathlib import Path
 import pykka
 import structlog
 
-from actors.member_names import member_name
 from actorkit.supervisor import ONE_FOR_ONE, ChildSpec, Supervisor
+from actors.member_names import member_name
 from cli.roles.config import RegisterConfig, SvcConfig, WorkerConfig
 from cli.roles.specs import declared, register_specs, svc_specs, worker_specs
-from gateways.broker.memory import MemoryBroker
+from gateways.broker.memory import MemoryBroker, QueueStore
 from gateways.group.memory import MemoryGroupConnection, MemoryGroupHub
 from gateways.group.spread import SpreadGroupConnection
 from spread.daemon_actor import SpreadDaemonActor
@@ -62,6 +64,7 @@ def role_names(config: EmbeddedConfig) -> list[str]:
 
 def _embedded_specs(config: EmbeddedConfig, gave_up: Callable[[str, str], None]) -> list[ChildSpec]:
     storage = lambda: FsStorage(config.data_dir)  # noqa: E731 - a factory per role
+    queue = QueueStore()  # the job queue is durable: it outlives a restart of the broker actor
 
     def connection(role: str):
         if config.group == "memory":
@@ -89,7 +92,7 @@ def _embedded_specs(config: EmbeddedConfig, gave_up: Callable[[str, str], None])
 
     return [
         ChildSpec("hub", lambda top: MemoryGroupHub.start() if config.group == "memory" else SpreadDaemonActor.start()),
-        ChildSpec("broker", lambda top: declared(MemoryBroker.start())),
+        ChildSpec("broker", lambda top: declared(MemoryBroker.start(store=queue))),
         ChildSpec("roles", roles),
     ]
 
@@ -118,7 +121,7 @@ class EmbeddedCluster:
             log.error("cluster.gave_up", role=role, reason=reason)
         self.escalated.set()
 
-    def start(self) -> "EmbeddedCluster":
+    def start(self) -> EmbeddedCluster:
         self.supervisor = Supervisor.start(
             _embedded_specs(self.config, self._gave_up), on_escalate=self._on_escalate, name="embedded"
         )
@@ -157,7 +160,7 @@ class EmbeddedCluster:
         if self.supervisor is not None and self.supervisor.is_alive():
             self.supervisor.stop(timeout=60)
 
-    def __enter__(self) -> "EmbeddedCluster":
+    def __enter__(self) -> EmbeddedCluster:
         return self.start()
 
     def __exit__(self, *exc) -> None:

@@ -20,7 +20,12 @@ same checks on both); it imports nothing of the real twin:
   puts it back at the head of the queue (``redelivered=True``);
 * every job counts the times it was handed to a consumer (``JobDelivered.deliveries``,
   1 on its first delivery); a delivery told to a listener that turned out dead
-  counts too, as it does on RabbitMQ (the message reached the consumer's channel).
+  counts too, as it does on RabbitMQ (the message reached the consumer's channel);
+* the queue is durable and its jobs persistent: what the broker holds lives in a
+  ``QueueStore``, and a broker started again on the same store (its actor crashed
+  and was restarted) finds every job still there, and the ones that were handed
+  out and not acked back at the head of the queue, redelivered, as RabbitMQ does
+  after a restart.
 
 Deliveries reach listeners as told calls,
 ``tell_call(listener, "on_job_delivered", JobDelivered(...))``.  Acks and
@@ -31,7 +36,7 @@ rather than ``tell_call``: an error on a told call would crash the broker actor.
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import pykka
@@ -47,7 +52,7 @@ from ports.broker import (
     PreconditionFailed,
 )
 
-__all__ = ["BrokerError", "MemoryBroker", "NotAllowed", "NotFound", "PreconditionFailed"]
+__all__ = ["BrokerError", "MemoryBroker", "NotAllowed", "NotFound", "PreconditionFailed", "QueueStore"]
 
 
 @dataclass(frozen=True)
@@ -55,6 +60,16 @@ class _Job:
     body: bytes
     redelivered: bool = False
     deliveries: int = 0  # how many times it was handed to a consumer so far
+
+
+@dataclass
+class QueueStore:
+    """What a durable queue keeps across restarts of the broker actor that serves it."""
+
+    ready: deque[_Job] = field(default_factory=deque)
+    dead: list[bytes] = field(default_factory=list)
+    unacked: dict[tuple[int, int], _Job] = field(default_factory=dict)  # (broker, delivery tag) -> job
+    declared: bool = False
 
 
 @dataclass
@@ -80,15 +95,19 @@ class MemoryBroker(pykka.ThreadingActor):
         queue: str = "photomark.jobs",
         dead_letter_queue: str = "photomark.jobs.dead",
         liveness_interval: float = 0.1,
+        store: QueueStore | None = None,
     ) -> None:
         super().__init__()
         if liveness_interval <= 0:
             raise ValueError(f"liveness_interval must be positive, not {liveness_interval!r}")
         self.queue = queue
         self.dead_letter_queue = dead_letter_queue
-        self._declared = False
-        self._ready: deque[_Job] = deque()
-        self._dead: list[bytes] = []
+        self._store = QueueStore() if store is None else store
+        # Jobs an earlier broker on this store handed out and nobody acked: back to the head, redelivered.
+        for job in reversed(list(self._store.unacked.values())):
+            self._store.ready.appendleft(replace(job, redelivered=True))
+        self._store.unacked.clear()
+        self._ready, self._dead = self._store.ready, self._store.dead
         self._consumers: dict[str, _Consumer] = {}
         self._turns: deque[str] = deque()  # consumer names; the next to serve first
         self._unacked: dict[int, str] = {}  # delivery tag -> consumer name
@@ -117,7 +136,7 @@ class MemoryBroker(pykka.ThreadingActor):
 
     def declare(self) -> None:
         """Declare the job queue and its dead-letter queue; declaring again changes nothing."""
-        self._declared = True
+        self._store.declared = True
 
     def publish(self, body: bytes) -> None:
         """Queue one job at the tail; returning is the publisher confirm."""
@@ -144,7 +163,7 @@ class MemoryBroker(pykka.ThreadingActor):
         """The consumer is done with the job: it leaves the broker."""
         holder = self._holder(consumer, delivery_tag)
         holder.unacked = None
-        del self._unacked[delivery_tag]
+        self._settled(delivery_tag)
         self._acked += 1
         self._dispatch()
 
@@ -153,7 +172,7 @@ class MemoryBroker(pykka.ThreadingActor):
         holder = self._holder(consumer, delivery_tag)
         _, job = holder.unacked  # type: ignore[misc]
         holder.unacked = None
-        del self._unacked[delivery_tag]
+        self._settled(delivery_tag)
         if requeue:
             self._ready.appendleft(replace(job, redelivered=True))
         else:
@@ -188,8 +207,12 @@ class MemoryBroker(pykka.ThreadingActor):
 
     # -- inside ----------------------------------------------------------------
 
+    def _settled(self, delivery_tag: int) -> None:
+        del self._unacked[delivery_tag]
+        self._store.unacked.pop((id(self), delivery_tag), None)
+
     def _require_declared(self) -> None:
-        if not self._declared:
+        if not self._store.declared:
             raise NotFound(f"no queue '{self.queue}' in vhost '/' (call declare() first)")
 
     def _holder(self, consumer: str, delivery_tag: int) -> _Consumer:
@@ -208,7 +231,7 @@ class MemoryBroker(pykka.ThreadingActor):
         self._turns.remove(consumer)
         if gone.unacked is not None:
             tag, job = gone.unacked
-            del self._unacked[tag]
+            self._settled(tag)
             self._ready.appendleft(replace(job, redelivered=True))
 
     def _next_idle(self) -> _Consumer | None:
@@ -231,6 +254,7 @@ class MemoryBroker(pykka.ThreadingActor):
             tag = self._last_tag
             target.unacked = (tag, job)
             self._unacked[tag] = target.name
+            self._store.unacked[(id(self), tag)] = job
             event = JobDelivered(
                 consumer=target.name,
                 delivery_tag=tag,

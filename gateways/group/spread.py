@@ -100,6 +100,11 @@ class SpreadGroupConnection(pykka.ThreadingActor):
     def on_stop(self) -> None:
         self.disconnect()
 
+    def on_failure(self, *_exc_info) -> None:
+        # A crashed connection actor must not leave its session behind: the daemon would keep
+        # it in its groups (an older member than the replacement, so it would even "lead").
+        self.disconnect()
+
     # -- the messages it accepts ---------------------------------------------------
     def private_name(self) -> str:
         return self._me

@@ -19,6 +19,7 @@ from actors.group_messages import (
     JobFailed,
     JobRetry,
     PendingAdd,
+    PendingWithdrawn,
     SnapshotChunk,
     SnapshotRefused,
     SnapshotRequest,
@@ -61,6 +62,11 @@ WIRE = [
         {"type": "pending.snapshot_request", "from": "#s2#h", "asked": "#s1#h", "nonce": "n1"},
     ),
     (SnapshotRefused("#s2#h", "n1"), 8, {"type": "pending.snapshot_refused", "to": "#s2#h", "nonce": "n1"}),
+    (
+        PendingWithdrawn(ID, "not queued", 9.0),
+        9,
+        {"type": "pending.withdrawn", "id": ID, "reason": "not queued", "at": 9.0},
+    ),
 ]
 
 
@@ -84,7 +90,7 @@ def changed(message, **changes) -> dict:
     return {key: value for key, value in body.items() if value is not ...}
 
 
-HELLO, ADD, DONE, FAILED, RETRY, CHUNK, REQUEST, REFUSED = (message for message, _, _ in WIRE)
+HELLO, ADD, DONE, FAILED, RETRY, CHUNK, REQUEST, REFUSED, WITHDRAWN = (message for message, _, _ in WIRE)
 
 
 # -- the wire contract ------------------------------------------------------------------------------
@@ -100,6 +106,7 @@ def test_the_message_type_numbers_are_fixed():
         "pending.snapshot": 6,
         "pending.snapshot_request": 7,
         "pending.snapshot_refused": 8,
+        "pending.withdrawn": 9,
     }
     assert TYPE_NAMES == {number: name for name, number in MESSAGE_TYPES.items()}
     assert CLASSES == {message.TYPE: type(message) for message, _, _ in WIRE}
@@ -117,7 +124,7 @@ def test_each_message_survives_a_round_trip(message, number, body):
     assert type(decode(number, wire(body))) is type(message)
 
 
-@pytest.mark.parametrize("number", [0, 9, 100, 65535, -1])
+@pytest.mark.parametrize("number", [0, 10, 100, 65535, -1])
 def test_an_unknown_message_type_is_refused(number):
     assert refusal(number, wire(body_of(HELLO))) == f"unknown message type {number}"
 
@@ -325,6 +332,22 @@ def test_a_retry_with_a_bad_field_is_refused(changes, message):
 @pytest.mark.parametrize("attempt", [1, INT_MAX])
 def test_a_retry_at_the_limits_of_attempt_is_accepted(attempt):
     assert decode(5, wire(changed(RETRY, attempt=attempt))).attempt == attempt
+
+
+def test_a_withdrawal_without_a_reason_or_time_has_none():
+    assert decode(9, wire({"type": "pending.withdrawn", "id": ID})) == PendingWithdrawn(ID, "", 0.0)
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"id": "x"}, "malformed id 'x': an id is 32 hex digits"),
+        ({"reason": 3}, "'reason' must be a string, not int"),
+        ({"at": "now"}, "'at' must be a finite number, not 'now'"),
+    ],
+)
+def test_a_withdrawal_with_a_bad_field_is_refused(changes, message):
+    assert refusal(9, changed(WITHDRAWN, **changes)) == message
 
 
 # -- the snapshot messages -------------------------------------------------------------------------------

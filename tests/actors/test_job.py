@@ -68,11 +68,6 @@ def test_a_job_without_a_version_is_poison():
     assert poison_message(without("v")) == "unknown job version None"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: a JSON true passes as version 1 (True == 1 in Python); "
-    "job_from_dict should refuse a bool version as group_messages refuses bools",
-)
 def test_a_boolean_version_is_poison():
     poison_message({**VALID, "v": True})
 

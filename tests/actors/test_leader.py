@@ -31,8 +31,10 @@ def start_svc(fakes, clock, user="s000000001", retry_after=60.0, max_attempts=2)
     return group, pending, leader
 
 
-def add_pending(group, at: float) -> Job:
+def add_pending(fakes, group, at: float, store_photo: bool = True) -> Job:
     job = Job(PHOTO_ID, layout.photo_path(PHOTO_ID, "png"), ("alpha",), "p.png", at)
+    if store_photo:
+        fakes.backend.write(job.photo, b"a photo")
     group_messages.multicast(group, PendingAdd(PHOTO_ID, job, at))
     return job
 
@@ -60,7 +62,7 @@ def test_an_overdue_job_is_published_again_then_given_up(fakes, job_recorder, ev
     clock = Clock(1000.0)
     group, pending, leader = start_svc(fakes, clock, retry_after=60.0, max_attempts=2)
     eventually(lambda: leader.is_leading().get(), what="leadership")
-    add_pending(group, at=1000.0)
+    add_pending(fakes, group, at=1000.0)
     eventually(lambda: pending.entry(PHOTO_ID).get(), what="the pending entry")
 
     clock.now = 1030.0
@@ -85,7 +87,7 @@ def test_a_lost_done_message_is_repaired_from_the_stored_report(fakes, eventuall
     clock = Clock(1000.0)
     group, pending, leader = start_svc(fakes, clock)
     eventually(lambda: leader.is_leading().get(), what="leadership")
-    add_pending(group, at=1000.0)
+    add_pending(fakes, group, at=1000.0)
     fakes.backend.write(layout.report_path(PHOTO_ID), b"{}")
 
     clock.now = 2000.0
@@ -98,7 +100,7 @@ def test_a_lost_done_message_is_repaired_from_the_stored_report(fakes, eventuall
 def test_the_leader_checkpoints_the_list_when_it_changed(fakes, eventually):
     group, pending, leader = start_svc(fakes, Clock())
     eventually(lambda: leader.is_leading().get(), what="leadership")
-    add_pending(group, at=1000.0)
+    add_pending(fakes, group, at=1000.0)
     eventually(lambda: pending.entry(PHOTO_ID).get(), what="the pending entry")
 
     leader.tick().get()
@@ -112,3 +114,20 @@ def test_the_younger_svc_does_not_lead(fakes, eventually):
     _, _, younger = start_svc(fakes, Clock(), user="s000000002")
     eventually(lambda: older.is_leading().get(), what="the older to lead")
     assert not younger.is_leading().get()
+
+
+def test_an_overdue_job_whose_photo_is_gone_is_withdrawn_not_published(fakes, job_recorder, eventually):
+    """The Svc removed the photo of an upload it could not finish, but its withdrawal never reached the group."""
+    clock = Clock(1000.0)
+    group, pending, leader = start_svc(fakes, clock, retry_after=60.0)
+    eventually(lambda: leader.is_leading().get(), what="leadership")
+    add_pending(fakes, group, at=1000.0, store_photo=False)
+    eventually(lambda: pending.entry(PHOTO_ID).get(), what="the pending entry")
+
+    clock.now = 1061.0
+    leader.tick().get()
+
+    withdrawn = eventually(lambda: fakes.payloads("pending.withdrawn"), what="pending.withdrawn")
+    assert withdrawn[0].id == PHOTO_ID and "not in storage" in withdrawn[0].reason
+    eventually(lambda: pending.entry(PHOTO_ID).get() is None, what="the entry to leave")
+    assert fakes.payloads("job.retry") == [] and job_recorder.seen().get() == []

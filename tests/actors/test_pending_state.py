@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from actors.group_messages import JobDone, JobFailed, JobRetry, PendingAdd, SvcHello
+from actors.group_messages import JobDone, JobFailed, JobRetry, PendingAdd, PendingWithdrawn, SvcHello
 from actors.job import Job
 from actors.pending_state import (
     FAILED,
@@ -156,12 +156,6 @@ def test_a_message_that_does_not_change_the_list_is_refused():
     assert entries == {}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AttributeError,
-    reason="bug: apply reads message.id before it checks the type, so a group message without an id "
-    "(SvcHello, SnapshotRequest, SnapshotChunk) raises AttributeError, not the TypeError meant",
-)
 def test_a_group_message_without_an_id_is_refused_as_not_changing_the_list():
     with pytest.raises(TypeError, match="^SvcHello does not change the pending list$"):
         apply({}, SvcHello("127.0.0.1", 50061))
@@ -294,3 +288,12 @@ def test_an_entry_whose_time_is_not_a_finite_number_is_refused(since):
 @pytest.mark.parametrize("changes", [{"reason": None}, {"reason": 3}, {"svc": None}, {"svc": ["#s1#h"]}])
 def test_an_entry_whose_reason_or_svc_is_not_a_string_is_refused(changes):
     assert refusal(entry_dict(**changes)) == f"entry {ID}: reason and svc are strings"
+
+
+def test_a_withdrawn_upload_leaves_the_list_and_a_withdrawal_of_an_unknown_id_changes_nothing():
+    entries = {}
+    add(entries)
+    assert apply(entries, PendingWithdrawn("b" * 32, "not queued")) is None
+    assert list(entries) == ["a" * 32]
+    assert apply(entries, PendingWithdrawn("a" * 32, "not queued")) is None
+    assert entries == {}

@@ -227,10 +227,5 @@ def test_the_filename_kept_is_its_last_part_at_most_255_characters(filename, ext
     assert validate(data, ["alpha"], filename, 0, LIMITS).filename == name
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: a filename whose last part is empty ('scans/', 'C:\\') is kept as '', "
-    "where a missing filename becomes photo.<ext>",
-)
 def test_a_filename_without_a_last_part_becomes_photo_ext():
     assert validate(photo(), ["alpha"], "scans/", 0, LIMITS).filename == "photo.png"

@@ -36,12 +36,13 @@ class RefusingBroker(pykka.ThreadingActor):
         raise ConnectionError("broker unreachable")
 
 
-def test_upload_whose_job_is_not_confirmed_leaves_nothing_and_reports_failed(fakes, png, eventually):
+def test_upload_whose_job_is_not_confirmed_leaves_nothing_and_withdraws_its_entry(fakes, png, eventually):
     uploader = Uploader.start(fakes.storage, RefusingBroker.start().proxy(), fakes.connection("s1")).proxy()
 
     with pytest.raises(JobNotQueued, match="broker unreachable"):
         uploader.upload(validate(png, ["alpha"], "page.png", 0, Limits())).get()
 
     assert fakes.backend.list("photos") == []
-    failed = eventually(lambda: fakes.payloads("job.failed"), what="job.failed")
-    assert "could not queue" in failed[0].reason
+    withdrawn = eventually(lambda: fakes.payloads("pending.withdrawn"), what="pending.withdrawn")
+    assert "could not queue" in withdrawn[0].reason
+    assert [p.id for p in withdrawn] == [p.id for p in fakes.payloads("pending.add")]

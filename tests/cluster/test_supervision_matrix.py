@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import socket
 import threading
+import time
 from pathlib import Path
 
 import grpc
@@ -32,7 +33,9 @@ from tests.polling import eventually
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
 
 # Every child of each role's supervisor (cli/roles/specs.py), crashed in turn: the Svc's in the
-# leading Svc (svc-1), and the replica also in the other one.
+# leading Svc (svc-1), and the replica also in the other one; and the gateways the embedded
+# cluster shares between its roles (the in-process Spread daemon, the in-memory broker, whose
+# queued jobs die with it: the leader publishes them again).
 MATRIX = [
     *[("register", child) for child in ("group", "directory", "server", "membership")],
     *[
@@ -51,6 +54,8 @@ MATRIX = [
     ],
     ("svc-2", "pending"),
     *[("worker-1", child) for child in ("storage", "group", "marker-1")],
+    ("cluster", "hub"),
+    ("cluster", "broker"),
 ]
 UPLOADS = 8
 CRASH_AFTER = 3  # answered uploads before the crash
@@ -97,25 +102,38 @@ def pending_of(address: str):
         client.close()
 
 
-def settled(cluster: EmbeddedCluster) -> bool:
-    """Both Svcs answer, hold a synced, empty replica, exactly one leads, and the Register lists them both."""
+def unsettled(cluster: EmbeddedCluster) -> str:
+    """What keeps the cluster from having settled ("" once both Svcs answer with synced, equal, empty
+    replicas, exactly one of them leads, and the Register lists exactly them)."""
     try:
         addresses = svc_addresses(cluster)
-    except Exception:  # noqa: BLE001 - a role down for a restart
-        return False
+    except Exception as error:  # noqa: BLE001 - a role down for a restart
+        return f"a Svc is not up: {error!r}"
     replies = [pending_of(address) for address in addresses]
-    if any(reply is None or not reply.synced or reply.entries for reply in replies):
-        return False
+    if any(reply is None for reply in replies):
+        return "a Svc does not answer Pending"
+    if not all(reply.synced for reply in replies):
+        return "a replica is not synced"
+    if any(reply.entries for reply in replies):
+        return f"replicas hold entries: {[[(e.id[:8], e.status, e.reason) for e in r.entries] for r in replies]}"
     if sum(reply.leader for reply in replies) != 1:
-        return False
+        return f"{sum(reply.leader for reply in replies)} Svcs lead"
     register = RegisterClient(cluster.register_address, timeout=5)
     try:
         listed = {f"{svc.address.ip}:{svc.address.port}" for svc in register.list_svcs()}
-    except grpc.RpcError:
-        return False
+    except grpc.RpcError as error:
+        return f"the Register does not answer: {error.code()}"
     finally:
         register.close()
-    return listed == set(addresses)
+    return "" if listed == set(addresses) else f"the Register lists {sorted(listed)}, the Svcs are {addresses}"
+
+
+def wait_settled(cluster: EmbeddedCluster, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while why := unsettled(cluster):
+        if time.monotonic() > deadline:
+            pytest.fail(f"the cluster did not settle within {timeout} s: {why}")
+        time.sleep(0.05)
 
 
 def upload_until_answered(register_address: str, data: bytes, stop: threading.Event) -> str | None:
@@ -146,15 +164,19 @@ def status_of(cluster: EmbeddedCluster, photo_id: str):
     return None
 
 
+def supervisor_of(cluster: EmbeddedCluster, role: str) -> pykka.ActorProxy:
+    return cluster.supervisor.proxy() if role == "cluster" else cluster.role(role)
+
+
 def crash(cluster: EmbeddedCluster, role: str, child: str) -> pykka.ActorRef:
-    target = cluster.role(role).child(child).get(timeout=10)
+    target = supervisor_of(cluster, role).child(child).get(timeout=10)
     assert tell_call(target, "no_such_message"), f"{role}/{child} was not running"
     return target.actor_ref
 
 
 @pytest.mark.parametrize(("role", "child"), MATRIX, ids=[f"{role}-{child}" for role, child in MATRIX])
 def test_a_crashed_actor_loses_and_resurrects_nothing(cluster, role, child):
-    eventually(lambda: settled(cluster), timeout=30, what="the cluster to settle before the test")
+    wait_settled(cluster, timeout=30)
     pages = [
         (page_with(KEYWORD, count, seed=n, lines=3), count)
         for n, count in enumerate([1, 2, 3, 1, 2, 3, 1, 2][:UPLOADS])
@@ -177,7 +199,7 @@ def test_a_crashed_actor_loses_and_resurrects_nothing(cluster, role, child):
 
     eventually(lambda: not crashed.is_alive(), what=f"{role}/{child} to crash")
     eventually(
-        lambda: cluster.role(role).restarts().get().get(child, 0) >= 1,
+        lambda: supervisor_of(cluster, role).restarts().get().get(child, 0) >= 1,
         timeout=30,
         what=f"{role}/{child} to be restarted",
     )
@@ -194,16 +216,12 @@ def test_a_crashed_actor_loses_and_resurrects_nothing(cluster, role, child):
             what=f"{photo_id} READY",
         )
         assert [(c.keyword, c.count) for c in reply.counts] == [(KEYWORD, count)], photo_id
-    eventually(
-        lambda: settled(cluster),
-        timeout=60,
-        what="equal, empty replicas, one leader, and the Register listing both Svcs",
-    )
+    wait_settled(cluster, timeout=60)
     assert not cluster.escalated.is_set(), cluster.reason
 
 
 def test_a_role_that_gives_up_is_reported_by_name_and_the_others_keep_running(cluster):
-    eventually(lambda: settled(cluster), timeout=30, what="the cluster to settle")
+    wait_settled(cluster, timeout=30)
     svc_before = cluster.role("svc-1").actor_ref
 
     def crash_worker_group() -> bool:

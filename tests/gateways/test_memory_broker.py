@@ -16,7 +16,7 @@ import pykka
 import pytest
 
 from actorkit.messaging import tell_call
-from gateways.broker.memory import MemoryBroker
+from gateways.broker.memory import MemoryBroker, QueueStore
 from ports.broker import JobDelivered, NotAllowed, NotFound, PreconditionFailed
 from tests.dummies import JobAcker as Acker
 from tests.dummies import JobRecorder as Recorder
@@ -382,3 +382,30 @@ def test_the_liveness_thread_stops_when_the_broker_crashes():
     tell_call(ref, "no_such_method")
     eventually(lambda: not ref.is_alive())
     eventually(lambda: _liveness_threads(urn) == [])
+
+
+def test_a_broker_restarted_on_the_same_store_keeps_its_jobs_and_redelivers_the_unacked(eventually):
+    """A durable queue of persistent jobs survives its broker: queued jobs stay, unacked ones come back first."""
+    store = QueueStore()
+    broker = MemoryBroker.start(store=store).proxy()
+    broker.declare().get()
+    for body in (b"first", b"second", b"third"):
+        broker.publish(body).get()
+    holder = Recorder.start().proxy()
+    broker.consume("w1", holder).get()
+    eventually(lambda: [e.body for e in holder.seen().get()] == [b"first"], what="the first job handed out")
+    broker.actor_ref.stop()
+
+    again = MemoryBroker.start(store=store).proxy()
+    again.publish(b"fourth").get()  # declared already: the queue outlived its broker
+    acker = Acker.start(again).proxy()
+    again.consume("w2", acker).get()
+
+    eventually(lambda: len(acker.seen().get()) == 4, what="every job")
+    seen = acker.seen().get()
+    assert [(e.body, e.redelivered, e.deliveries) for e in seen] == [
+        (b"first", True, 2),
+        (b"second", False, 1),
+        (b"third", False, 1),
+        (b"fourth", False, 1),
+    ]
