@@ -8,15 +8,15 @@ import grpc
 import pytest
 from PIL import Image
 
+from actorkit.supervisor import Supervisor
 from actors import group_messages
 from actors.marker import Marker
-from marking import MarkResult
-from actorkit.supervisor import Supervisor
 from actors.upload_validation import Limits
 from cli.roles.config import SvcConfig
 from cli.roles.specs import svc_specs
 from gateways.group.memory import MemoryGroupConnection
 from gateways.rpc.client import PhotoClient
+from marking import MarkResult
 from storage import layout
 
 LIMITS = Limits(max_bytes=1024 * 1024, max_pixels=4_000_000)
