@@ -19,9 +19,9 @@ CHUNK_BYTES = 96_000  # of base64 text per message, well under Spread's limit wi
 
 
 def chunks(entries: Iterable[Entry], nonce: str, to: str, chunk_bytes: int = CHUNK_BYTES) -> list[SnapshotChunk]:
-    listed = [entry.as_dict() for entry in entries]
+    listed = [entry.as_dict() for entry in entries]  # never empty once packed: "[]" compresses to bytes
     packed = base64.b64encode(zlib.compress(json.dumps(listed, separators=(",", ":")).encode(), 6)).decode()
-    parts = [packed[i : i + chunk_bytes] for i in range(0, len(packed), chunk_bytes)] or [""]
+    parts = [packed[i : i + chunk_bytes] for i in range(0, len(packed), chunk_bytes)]
     return [SnapshotChunk(to, nonce, i, len(parts), part) for i, part in enumerate(parts)]
 
 

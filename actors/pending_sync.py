@@ -113,11 +113,9 @@ class Sync:
         self.refused: set[str] = set()  # Svcs that said they do not hold the list
         self.reading = False  # a checkpoint read is under way
         self.requests = 0
-        self.asked: str | None = None  # the Svc whose answer we wait for
-        self.nonce: str | None = None
-        self.cut: int | None = None  # where our request sits in the buffer, once we saw it
-        self.assembler: Assembler | None = None
-        self.waited = 0  # ticks without a sign from the Svc asked
+        # The request under way (none yet): whom we asked, its nonce, where it sits in the buffer once we
+        # saw it, the chunks of its answer, and the ticks without a sign from the Svc asked.
+        self._forget_request()
 
     # -- events ---------------------------------------------------------------------------------
 
@@ -173,8 +171,8 @@ class Sync:
 
     def chunk(self, chunk: SnapshotChunk) -> Actions:
         """A piece of the snapshot we asked for."""
-        if self.synced or self.assembler is None or self.cut is None or chunk.to != self.me:
-            return ()
+        if self.assembler is None or self.cut is None or chunk.to != self.me:
+            return ()  # not asked (a synced replica asks nothing), not yet in order, or not ours
         try:
             entries = self.assembler.add(chunk)
         except BadSnapshot:  # the holder sent what does not add up: ask the next one
@@ -231,7 +229,7 @@ class Sync:
     def _ask(self, holder: str) -> Actions:
         self.requests += 1
         self.asked, self.nonce = holder, f"{self.incarnation}.{self.requests}"
-        self.assembler, self.cut, self.waited = Assembler(self.nonce), None, 0
+        self.assembler = Assembler(self.nonce)
         return (Ask(holder, self.nonce),)
 
     def _read(self) -> Actions:
@@ -239,7 +237,10 @@ class Sync:
         return (ReadCheckpoint(),)
 
     def _forget_request(self) -> None:
-        self.asked = self.nonce = self.assembler = self.cut = None
+        self.asked: str | None = None
+        self.nonce: str | None = None
+        self.cut: int | None = None
+        self.assembler: Assembler | None = None
         self.waited = 0
 
     def _install(self, entries: Iterable[Entry], replay: Iterable[ListMessage], source: str) -> Actions:

@@ -24,16 +24,6 @@ from actors.job import Job
 from actors.marker import Marker
 from actors.marker_decisions import (
     DEFAULT_MAX_DELIVERIES,
-    REASON_LIMIT,
-    RETRY_PAUSE_MAX,
-    GiveUp,
-    Mark,
-    Retry,
-    after_outage,
-    check_max_deliveries,
-    on_delivery,
-    retry_delay,
-    short,
 )
 from gateways.storage import StorageGateway
 from marking import MarkResult, NotAnImage, OcrFailed, OcrUnavailable, mark_photo
@@ -45,57 +35,6 @@ from tests.marking.test_odd_photos import KEYWORDS, ODD_PHOTOS
 PHOTO_ID = "0123456789abcdef0123456789abcdef"
 OTHER_ID = "fedcba9876543210fedcba9876543210"
 NOT_CONNECTED = OSError(errno.ENOTCONN, "Transport endpoint is not connected")
-
-
-# -- the decisions, alone -------------------------------------------------------------------------
-
-
-def test_a_delivery_within_the_limit_is_marked():
-    assert on_delivery(1, 5) == Mark()
-    assert on_delivery(5, 5) == Mark()
-    assert on_delivery(1, 1) == Mark()
-
-
-def test_a_delivery_over_the_limit_is_given_up_saying_how_often_the_job_was_handed_out():
-    decision = on_delivery(6, 5)
-    assert isinstance(decision, GiveUp)
-    assert decision.reason.startswith("the job was handed to a worker 5 times and never finished: ")
-    assert "--max-deliveries" in decision.reason
-    assert on_delivery(2, 1).reason.startswith("the job was handed to a worker 1 time and never finished: ")
-
-
-def test_after_an_outage_the_job_is_retried_until_its_last_allowed_delivery():
-    for deliveries in range(1, 5):
-        assert after_outage(deliveries, 5, "storage could not be written: EIO") == Retry(
-            "storage could not be written: EIO"
-        )
-    assert after_outage(5, 5, "storage could not be written: EIO") == GiveUp(
-        "storage could not be written: EIO (gave up after 5 deliveries)"
-    )
-    assert after_outage(9, 5, "x") == GiveUp("x (gave up after 9 deliveries)")
-    assert after_outage(1, 1, "x") == GiveUp("x (gave up after 1 delivery)")
-
-
-def test_the_pause_before_a_retry_doubles_with_each_delivery_and_is_capped():
-    assert [retry_delay(n, 1.0) for n in range(1, 6)] == [1.0, 2.0, 4.0, 8.0, 16.0]
-    assert retry_delay(40, 1.0) == RETRY_PAUSE_MAX
-    assert retry_delay(10**9, 1.0) == RETRY_PAUSE_MAX
-    assert retry_delay(3, 0.0) == 0.0
-
-
-def test_a_reason_is_one_line_of_bounded_length():
-    assert short("Error in pix\n  whsize must be >= 2\n") == "Error in pix whsize must be >= 2"
-    long = short("x" * 5000)
-    assert len(long) == REASON_LIMIT and long.endswith("...")
-    assert len(after_outage(5, 5, "y" * 5000).reason) == REASON_LIMIT
-    assert after_outage(5, 5, "y" * 5000).reason.endswith("(gave up after 5 deliveries)")
-
-
-@pytest.mark.parametrize("bad", [0, -1, True, 2.5, "5"])
-def test_max_deliveries_is_a_positive_integer(bad):
-    with pytest.raises(ValueError, match="max_deliveries"):
-        check_max_deliveries(bad)
-    assert check_max_deliveries(1) == 1 and DEFAULT_MAX_DELIVERIES == 5
 
 
 # -- fakes ----------------------------------------------------------------------------------------

@@ -409,3 +409,45 @@ class Replicas(RuleBasedStateMachine):
 
 Replicas.TestCase.settings = settings(max_examples=300, stateful_step_count=40, deadline=None)
 test_replicas_never_lose_or_resurrect_an_entry = Replicas.TestCase
+
+
+def test_a_new_replica_holds_nothing_reads_nothing_and_waits_for_its_first_view():
+    sync = Sync(A, "i")
+    assert (sync.synced, sync.reading, sync.in_view) == (False, False, False)
+    assert sync.tick() == ()  # the ticker may fire before the membership joined
+    assert sync.message(add(1)) == () and sync.buffer == []  # not in the group yet: nothing is buffered
+
+
+def test_no_second_read_or_request_while_a_checkpoint_read_is_under_way():
+    sync = Sync(A, "i")
+    assert sync.view((A,)) == (ReadCheckpoint(),)
+    assert sync.tick() == () and sync.view((A, B)) == ()
+    assert sync.checkpoint_read([entry(1)])[0] == Install((entry(1),), "checkpoint")
+
+
+def test_a_checkpoint_read_nobody_asked_for_changes_nothing():
+    sync = Sync(B, "i")
+    asked_of(sync.view((A, B)))
+    assert sync.checkpoint_read([entry(1)]) == ()
+    assert not sync.synced and sync.asked == A
+
+
+def test_a_replica_that_left_while_reading_the_checkpoint_asks_when_it_is_back():
+    sync = Sync(A, "i")
+    assert sync.view((A,)) == (ReadCheckpoint(),)
+    assert sync.view(()) == ()
+    assert sync.checkpoint_read([entry(1)]) == ()  # out of the group meanwhile: that list is not the list
+    assert (sync.synced, sync.reading) == (False, False)
+    assert asked_of(sync.view((A, B))).holder == B
+
+
+def test_leaving_the_group_unsyncs_and_forgets_what_was_asked_and_refused():
+    sync = Sync(C, "i")
+    ask = asked_of(sync.view((A, B, C)))
+    sync.refusal(SnapshotRefused(C, ask.nonce))  # A refused; B asked now
+    assert sync.view(()) == ()
+    assert (sync.synced, sync.in_view, sync.asked, sync.refused) == (False, False, None, set())
+    assert asked_of(sync.view((A, B, C))).holder == A  # A may hold the list by now
+    synced = synced_alone(A)
+    synced.view(())
+    assert synced.synced is False
