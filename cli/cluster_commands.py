@@ -64,12 +64,14 @@ def _config(
     group: str,
     register_listen: str = "127.0.0.1:0",
     svc_listen: str = "127.0.0.1:0",
+    svcs: int = 1,
 ) -> EmbeddedConfig:
     limits = Limits(max_bytes=max_upload_mb * 1024 * 1024)
     return EmbeddedConfig(
         data_dir=data_dir,
         register=RegisterConfig(listen=register_listen),
         svc=replace(SvcConfig(listen=svc_listen), limits=limits),
+        svcs=svcs,
         workers=workers,
         group=group,
     )
@@ -94,25 +96,40 @@ def _config(
     default="127.0.0.1:0",
     show_default=True,
     show_envvar=True,
-    help="ip:port the embedded Svc listens on (port 0: any free port).",
+    help="ip:port the embedded Svcs listen on (port 0: each its own free port; give port 0 with --svcs > 1).",
 )
-def up(data_dir, workers, max_upload_mb, group, listen, svc_listen) -> None:
-    """Run a whole cluster in this process until Ctrl-C: a Register, one Svc and workers.
+@click.option(
+    "--svcs",
+    envvar="PHOTOMARK_SVCS",
+    default=1,
+    show_default=True,
+    show_envvar=True,
+    type=click.IntRange(1, 5),
+    help="Svcs in the embedded cluster: with 2 or more, the oldest leads and the others keep replicas "
+    "of the pending list, so stopping or crashing one can be tried.",
+)
+def up(data_dir, workers, max_upload_mb, group, listen, svc_listen, svcs) -> None:
+    """Run a whole cluster in this process until Ctrl-C: a Register, Svcs and workers.
 
-    Uses an in-memory broker and group and stores under --data.  Then, from another
-    terminal: photomark upload PHOTO -w WORD --register <the address printed>.
+    Uses an in-memory broker and the Spread-compatible daemon in-process, and stores
+    under --data.  Then, from another terminal: photomark upload PHOTO -w WORD
+    --register <the address printed>.
     """
+    if svcs > 1 and not svc_listen.endswith(":0"):
+        raise click.BadParameter("several Svcs cannot share one port: give port 0", param_hint="--svc-listen")
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    cluster = EmbeddedCluster(_config(data_dir, workers, max_upload_mb, group, listen, svc_listen)).start()
+    cluster = EmbeddedCluster(_config(data_dir, workers, max_upload_mb, group, listen, svc_listen, svcs)).start()
     try:
         try:
             output.echo(f"register listening on {cluster.register_address}")
+            for address in cluster.svc_addresses():
+                output.echo(f"svc listening on {address}")
         except ClusterNotStarted as error:
             stop.set()
             output.console.print(f"[bold red]error:[/] the embedded cluster did not start: {error}", soft_wrap=True)
+            cluster.reason = cluster.reason or f"it did not start: {error}"
             cluster.escalated.set()
-        output.echo(f"svc listening on {cluster.svc_address}")
         output.echo(f"storage in {data_dir.resolve()}; stop with Ctrl-C")
         while not stop.is_set() and not cluster.escalated.is_set():
             stop.wait(0.5)
