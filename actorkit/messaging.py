@@ -17,6 +17,16 @@ import pykka
 from pykka.messages import ProxyCall
 
 
+def ref_of(listener: pykka.ActorRef | pykka.ActorProxy) -> pykka.ActorRef:
+    """The ``ActorRef`` of a listener given as a ref or a proxy (a gateway keeps refs: a proxy would
+    ask the actor for its attributes); anything else is a ``TypeError``."""
+    if isinstance(listener, pykka.ActorProxy):
+        return listener.actor_ref
+    if isinstance(listener, pykka.ActorRef):
+        return listener
+    raise TypeError(f"a listener is an ActorRef or ActorProxy, not {type(listener).__name__}")
+
+
 def tell_call(target: pykka.ActorRef | pykka.ActorProxy, method: str, *args: Any, **kwargs: Any) -> bool:
     """Tell ``target`` to run ``method(*args, **kwargs)``.
 

@@ -63,6 +63,11 @@ def _time(data: Mapping[str, Any], key: str, default: float | None = None) -> fl
     return float(value)
 
 
+def _id_reason_at(data: Mapping[str, Any], default_reason: str) -> tuple[str, str, float]:
+    """The fields of a message that ends an entry with a reason."""
+    return _photo_id(data), _text(data, "reason", default_reason), _time(data, "at", 0.0)
+
+
 def _photo_id(data: Mapping[str, Any], key: str = "id") -> str:
     try:
         return layout.check_id(data.get(key))
@@ -162,7 +167,7 @@ class JobFailed:
 
     @classmethod
     def parse(cls, data: Mapping[str, Any]) -> JobFailed:
-        return cls(_photo_id(data), _text(data, "reason", "failed"), _time(data, "at", 0.0))
+        return cls(*_id_reason_at(data, default_reason="failed"))
 
 
 @dataclass(frozen=True)
@@ -180,7 +185,7 @@ class PendingWithdrawn:
 
     @classmethod
     def parse(cls, data: Mapping[str, Any]) -> PendingWithdrawn:
-        return cls(_photo_id(data), _text(data, "reason", ""), _time(data, "at", 0.0))
+        return cls(*_id_reason_at(data, default_reason=""))
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ import pykka
 
 from actors import group_messages
 from ports.broker import JobDelivered
-from ports.group import GroupListener
+from ports.group import GroupListener, MessageReceived, ViewChanged
 
 
 class JobRecorder(pykka.ThreadingActor):
@@ -55,3 +55,20 @@ class GroupRecorder(GroupListener, pykka.ThreadingActor):
 
     def seen(self) -> list:
         return list(self.payloads)
+
+
+class GroupEventRecorder(pykka.ThreadingActor):
+    """Records every view and message a group connection tells it, raw, in the order it was told them."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.events: list[ViewChanged | MessageReceived] = []
+
+    def on_view_changed(self, event: ViewChanged) -> None:
+        self.events.append(event)
+
+    def on_message_received(self, event: MessageReceived) -> None:
+        self.events.append(event)
+
+    def seen(self) -> list[ViewChanged | MessageReceived]:
+        return list(self.events)

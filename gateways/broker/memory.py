@@ -41,7 +41,7 @@ from typing import Any
 
 import pykka
 
-from actorkit.messaging import tell_call
+from actorkit.messaging import ref_of, tell_call
 from actorkit.ticker import Ticker
 from ports.broker import (
     BrokerError,
@@ -77,14 +77,6 @@ class _Consumer:
     name: str
     listener: pykka.ActorRef
     unacked: tuple[int, _Job] | None = None  # (delivery tag, job)
-
-
-def _listener_ref(listener: pykka.ActorRef | pykka.ActorProxy) -> pykka.ActorRef:
-    if isinstance(listener, pykka.ActorProxy):
-        return listener.actor_ref
-    if isinstance(listener, pykka.ActorRef):
-        return listener
-    raise TypeError(f"a listener is an ActorRef or ActorProxy, not {type(listener).__name__}")
 
 
 class MemoryBroker(pykka.ThreadingActor):
@@ -152,7 +144,7 @@ class MemoryBroker(pykka.ThreadingActor):
         self._require_declared()
         if not isinstance(consumer, str) or not consumer:
             raise ValueError(f"a consumer name is a non-empty string, not {consumer!r}")
-        ref = _listener_ref(listener)
+        ref = ref_of(listener)
         if consumer in self._consumers:
             raise NotAllowed(f"attempt to reuse consumer tag '{consumer}'")
         self._consumers[consumer] = _Consumer(consumer, ref)

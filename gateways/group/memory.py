@@ -39,7 +39,7 @@ from typing import Any
 
 import pykka
 
-from actorkit.messaging import tell_call
+from actorkit.messaging import ref_of, tell_call
 from actorkit.ticker import Ticker
 from ports.group import (
     CONNECTION_CLOSED,
@@ -305,10 +305,7 @@ class MemoryGroupConnection(pykka.ThreadingActor):
     def subscribe(self, listener: pykka.ActorProxy | pykka.ActorRef) -> None:
         """Pass every view and message on to ``listener``, from now on; events that
         arrived while no listener was alive go to the next one that subscribes."""
-        if isinstance(listener, pykka.ActorProxy):
-            listener = listener.actor_ref
-        if not isinstance(listener, pykka.ActorRef):
-            raise TypeError(f"a listener is an ActorRef or ActorProxy, not {type(listener).__name__}")
+        listener = ref_of(listener)
         if listener in self._listeners:
             return
         self._listeners.append(listener)

@@ -24,7 +24,7 @@ from collections.abc import Sequence
 import pykka
 import structlog
 
-from actorkit.messaging import tell_call
+from actorkit.messaging import ref_of, tell_call
 from ports.group import (
     CONNECTION_CLOSED,
     REJECT_ILLEGAL_NAME,
@@ -122,9 +122,7 @@ class SpreadGroupConnection(pykka.ThreadingActor):
     def subscribe(self, listener: pykka.ActorRef | pykka.ActorProxy) -> None:
         """Tell ``listener`` every view and message from now on; what arrived while
         nobody listened goes to the first listener."""
-        ref = listener.actor_ref if isinstance(listener, pykka.ActorProxy) else listener
-        if not isinstance(ref, pykka.ActorRef):
-            raise TypeError(f"a listener is an ActorRef or ActorProxy, not {type(listener).__name__}")
+        ref = ref_of(listener)
         with self._lock:  # the reader tells under the lock too: what waited comes before anything newer
             if ref in self._listeners:
                 return

@@ -39,28 +39,12 @@ from ports.group import (
     ViewChanged,
 )
 from spread.daemon import SpreadDaemon
+from tests.dummies import GroupEventRecorder as Listener
 from tests.polling import eventually
 
 GROUP = "photomark.svcs"
 MARKER = 0x7FFF  # the message type of markers, left out of every story
 _markers = count()
-
-
-class Listener(pykka.ThreadingActor):
-    """Records every view and message in the order it was told them."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.events: list[ViewChanged | MessageReceived] = []
-
-    def on_view_changed(self, event: ViewChanged) -> None:
-        self.events.append(event)
-
-    def on_message_received(self, event: MessageReceived) -> None:
-        self.events.append(event)
-
-    def seen(self) -> list[ViewChanged | MessageReceived]:
-        return list(self.events)
 
 
 def is_marker(event: object, payload: bytes | None = None) -> bool:

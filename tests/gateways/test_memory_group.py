@@ -19,26 +19,10 @@ from ports.group import (
     MessageReceived,
     ViewChanged,
 )
+from tests.dummies import GroupEventRecorder as Listener
 from tests.polling import eventually
 
 GROUP = "photomark.svcs"
-
-
-class Listener(pykka.ThreadingActor):
-    """Records every view and message in the order it was told them."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.events: list[ViewChanged | MessageReceived] = []
-
-    def on_view_changed(self, event: ViewChanged) -> None:
-        self.events.append(event)
-
-    def on_message_received(self, event: MessageReceived) -> None:
-        self.events.append(event)
-
-    def seen(self) -> list[ViewChanged | MessageReceived]:
-        return list(self.events)
 
 
 def seen(listener: pykka.ActorProxy) -> list:

@@ -23,6 +23,7 @@ import pika
 import pykka
 import structlog
 
+from actorkit.messaging import ref_of
 from gateways.broker.rabbitmq.consuming import ConsumeLink
 from gateways.broker.rabbitmq.link import redact
 from gateways.broker.rabbitmq.publishing import PublishLink
@@ -30,14 +31,6 @@ from gateways.broker.rabbitmq.topology import Topology
 from ports.broker import BrokerStats, PreconditionFailed
 
 log = structlog.get_logger(__name__)
-
-
-def _listener_ref(listener: pykka.ActorRef | pykka.ActorProxy) -> pykka.ActorRef:
-    if isinstance(listener, pykka.ActorProxy):
-        return listener.actor_ref
-    if isinstance(listener, pykka.ActorRef):
-        return listener
-    raise TypeError(f"a listener is an ActorRef or ActorProxy, not {type(listener).__name__}")
 
 
 class RabbitBroker(pykka.ThreadingActor):
@@ -135,7 +128,7 @@ class RabbitBroker(pykka.ThreadingActor):
         exist, ``NotAllowed`` when ``consumer`` is already consuming here."""
         if not isinstance(consumer, str) or not consumer:
             raise ValueError(f"a consumer name is a non-empty string, not {consumer!r}")
-        ref = _listener_ref(listener)
+        ref = ref_of(listener)
         link = self._consume_link()
         link.call("consume", lambda connection: link.consume(connection, consumer, ref), needs_connection=False)
 
