@@ -63,6 +63,8 @@ def test_a_classic_queue_hands_out_fresh_messages_and_recounts_redelivered_ones(
         (True, {QUORUM_COUNT_HEADER: 4}, Hand(5, True)),
         (True, None, Hand(2, True)),  # redelivered without a count: at least the second time
         (False, {QUORUM_COUNT_HEADER: 2}, Hand(3, True)),
+        (False, {QUORUM_COUNT_HEADER: 1}, Hand(2, True)),  # counted once already: a redelivery, flag or not
+        (False, {QUORUM_COUNT_HEADER: 0}, Hand(1, False)),
         (True, {QUORUM_COUNT_HEADER: "x"}, Hand(2, True)),
         (True, {DELIVERIES_HEADER: 9, QUORUM_COUNT_HEADER: 1}, Hand(2, True)),  # quorum queues are never recounted
     ],
