@@ -2,6 +2,18 @@
 
 from __future__ import annotations
 
+# The size limit and the codes the group port names are the port's (ports/group.py): one value each,
+# named here again for the protocol's modules, which take every Spread number from this one.
+from ports.group import (  # noqa: F401 - re-exported
+    CONNECTION_CLOSED,
+    ILLEGAL_GROUP,
+    ILLEGAL_MESSAGE,
+    ILLEGAL_SERVICE,
+    MAX_PAYLOAD,
+    MESSAGE_TOO_LONG,
+    REJECT_ILLEGAL_NAME,
+    REJECT_NOT_UNIQUE,
+)
 from ports.group import ERROR_TEXTS as GROUP_ERROR_TEXTS
 
 # -- versions -------------------------------------------------------------
@@ -18,7 +30,7 @@ AUTH_METHOD_SIZE = 30  # MAX_AUTH_NAME
 AUTH_METHODS_MAX = 3  # MAX_AUTH_METHODS
 AUTH_CHOICE_SIZE = AUTH_METHOD_SIZE * AUTH_METHODS_MAX  # 90
 # Spread 4's MAX_MESSAGE_BODY_LEN: 100 scatter elements of (1472 - 32) bytes.
-MAX_MESSAGE_BODY_LEN = 100 * (1472 - 32)
+MAX_MESSAGE_BODY_LEN = MAX_PAYLOAD
 # Not a Spread number: a bound on the group list of one frame, so a decoder
 # never allocates for a garbage count (1000 groups = 32000 bytes).
 MAX_GROUPS_IN_MESSAGE = 1000
@@ -93,18 +105,13 @@ ILLEGAL_SPREAD = -1
 COULD_NOT_CONNECT = -2
 REJECT_QUOTA = -3
 REJECT_NO_NAME = -4
-REJECT_ILLEGAL_NAME = -5
-REJECT_NOT_UNIQUE = -6
+# REJECT_ILLEGAL_NAME -5, REJECT_NOT_UNIQUE -6, CONNECTION_CLOSED -8, ILLEGAL_SERVICE -12, ILLEGAL_MESSAGE -13,
+# ILLEGAL_GROUP -14 and MESSAGE_TOO_LONG -17 come from the port, above.
 REJECT_VERSION = -7
-CONNECTION_CLOSED = -8
 REJECT_AUTH = -9
 ILLEGAL_SESSION = -11
-ILLEGAL_SERVICE = -12
-ILLEGAL_MESSAGE = -13
-ILLEGAL_GROUP = -14
 BUFFER_TOO_SHORT = -15
 GROUPS_TOO_SHORT = -16
-MESSAGE_TOO_LONG = -17
 NET_ERROR_ON_SESSION = -18
 
 # The codes the group port names come with the port's words (ports/group.py), so
