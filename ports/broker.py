@@ -105,6 +105,19 @@ class PublishRejected(BrokerError):
     reply_text = "NACKED"
 
 
+def job_body(body: bytes | bytearray | memoryview) -> bytes:
+    """The bytes of a job to publish; anything else is a ``TypeError`` (both twins refuse it alike)."""
+    if not isinstance(body, (bytes, bytearray, memoryview)):
+        raise TypeError(f"a job body is bytes, not {type(body).__name__}")
+    return bytes(body)
+
+
+def check_consumer(consumer: str) -> None:
+    """A consumer's name is a non-empty string; anything else is a ``ValueError``."""
+    if not isinstance(consumer, str) or not consumer:
+        raise ValueError(f"a consumer name is a non-empty string, not {consumer!r}")
+
+
 @runtime_checkable
 class JobListener(Protocol):
     """What a consumer's listener actor offers."""

@@ -50,6 +50,8 @@ from ports.broker import (
     NotAllowed,
     NotFound,
     PreconditionFailed,
+    check_consumer,
+    job_body,
 )
 
 __all__ = ["BrokerError", "MemoryBroker", "NotAllowed", "NotFound", "PreconditionFailed", "QueueStore"]
@@ -133,17 +135,14 @@ class MemoryBroker(pykka.ThreadingActor):
     def publish(self, body: bytes) -> None:
         """Queue one job at the tail; returning is the publisher confirm."""
         self._require_declared()
-        if not isinstance(body, (bytes, bytearray, memoryview)):
-            raise TypeError(f"a job body is bytes, not {type(body).__name__}")
-        self._ready.append(_Job(bytes(body)))
+        self._ready.append(_Job(job_body(body)))
         self._published += 1
         self._dispatch()
 
     def consume(self, consumer: str, listener: pykka.ActorRef | pykka.ActorProxy) -> None:
         """Start delivering jobs to ``listener`` as ``on_job_delivered`` events, one unacked at a time."""
         self._require_declared()
-        if not isinstance(consumer, str) or not consumer:
-            raise ValueError(f"a consumer name is a non-empty string, not {consumer!r}")
+        check_consumer(consumer)
         ref = ref_of(listener)
         if consumer in self._consumers:
             raise NotAllowed(f"attempt to reuse consumer tag '{consumer}'")

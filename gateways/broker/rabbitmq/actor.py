@@ -28,7 +28,7 @@ from gateways.broker.rabbitmq.consuming import ConsumeLink
 from gateways.broker.rabbitmq.link import redact
 from gateways.broker.rabbitmq.publishing import PublishLink
 from gateways.broker.rabbitmq.topology import Topology
-from ports.broker import BrokerStats, PreconditionFailed
+from ports.broker import BrokerStats, PreconditionFailed, check_consumer, job_body
 
 log = structlog.get_logger(__name__)
 
@@ -112,9 +112,7 @@ class RabbitBroker(pykka.ThreadingActor):
         Raises ``NotFound`` (no queue: call ``declare()``), ``PublishRejected``
         (nacked) or ``BrokerUnavailable`` (not confirmed within
         ``publish_timeout``, e.g. the broker is down)."""
-        if not isinstance(body, (bytes, bytearray, memoryview)):
-            raise TypeError(f"a job body is bytes, not {type(body).__name__}")
-        body = bytes(body)
+        body = job_body(body)
         publisher = self._publisher
         publisher.call("publish", lambda connection: publisher.publish(connection, body), self.publish_timeout)
         self._published += 1
@@ -126,8 +124,7 @@ class RabbitBroker(pykka.ThreadingActor):
         While the broker is unreachable the consumer is kept and starts when
         the connection comes.  Raises ``NotFound`` when the queue does not
         exist, ``NotAllowed`` when ``consumer`` is already consuming here."""
-        if not isinstance(consumer, str) or not consumer:
-            raise ValueError(f"a consumer name is a non-empty string, not {consumer!r}")
+        check_consumer(consumer)
         ref = ref_of(listener)
         link = self._consume_link()
         link.call("consume", lambda connection: link.consume(connection, consumer, ref), needs_connection=False)
