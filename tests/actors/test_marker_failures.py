@@ -30,7 +30,7 @@ from marking import MarkResult, NotAnImage, OcrFailed, OcrUnavailable, mark_phot
 from ports.broker import JobDelivered, PreconditionFailed
 from storage import layout
 from storage.memory import MemoryStorage
-from tests.marking.test_odd_photos import KEYWORDS, ODD_PHOTOS
+from tests.marking.odd_photos import KEYWORDS, ODD_PHOTOS
 
 PHOTO_ID = "0123456789abcdef0123456789abcdef"
 OTHER_ID = "fedcba9876543210fedcba9876543210"

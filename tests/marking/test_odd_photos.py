@@ -1,23 +1,21 @@
 """Odd photos: each one is marked (every keyword 0 where there is nothing to read) or fails with a
 reason, never with an error a worker cannot place.
 
-``ODD_PHOTOS`` is shared with ``tests/actors/test_marker_failures.py``, which sends the same photos
-through a real Marker.  Tests that run Tesseract are marked ``integration``.
+The photos are the catalogue of ``tests/marking/odd_photos.py``, which
+``tests/actors/test_marker_failures.py`` sends through a real Marker.  Tests that run
+Tesseract are marked ``integration``.
 """
 
 from __future__ import annotations
 
-import functools
 import io
 import re
 import signal
 import subprocess
-from dataclasses import dataclass, field
-from pathlib import Path
 
 import pytesseract
 import pytest
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image
 
 from actors.upload_validation import BadUpload, Limits, check_photo
 from marking import (
@@ -44,139 +42,7 @@ from marking.ocr import (
     prepare,
     read_words,
 )
-
-KEYWORDS = ("photomark", "keywords")
-TEXT = "photomark marks keywords"
-DEJAVU_SANS = Path("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf")
-NONE_FOUND = {"photomark": 0, "keywords": 0}
-BOTH_FOUND = {"photomark": 1, "keywords": 1}
-
-
-@dataclass(frozen=True)
-class OddPhoto:
-    """An odd photo and what marking it gives: ``counts`` when it is marked, else a ``reason``
-    (a regular expression of the error's message)."""
-
-    make: object = field(repr=False)  # () -> bytes
-    counts: dict[str, int] | None = None
-    reason: str = ""
-    size: tuple[int, int] | None = None  # the upright size, when it is marked
-    boxes: dict[str, tuple[int, int, int, int]] = field(default_factory=dict)  # where a keyword was drawn
-
-    @functools.cached_property
-    def data(self) -> bytes:
-        return self.make()
-
-
-def _font(size: int) -> ImageFont.ImageFont:
-    if DEJAVU_SANS.is_file():
-        return ImageFont.truetype(str(DEJAVU_SANS), size)
-    return ImageFont.load_default(size=size)
-
-
-def _page(text: str = TEXT, size: int = 32) -> Image.Image:
-    """One line of dark text on white paper with a margin: what OCR reads without trouble."""
-    font = _font(size)
-    width = int(ImageDraw.Draw(Image.new("RGB", (1, 1))).textlength(text, font=font)) + 80
-    image = Image.new("RGB", (width, size * 3), "white")
-    ImageDraw.Draw(image).text((40, size), text, font=font, fill="black")
-    return image
-
-
-def _encode(image: Image.Image, fmt: str = "PNG", **params) -> bytes:
-    buffer = io.BytesIO()
-    image.save(buffer, format=fmt, **params)
-    return buffer.getvalue()
-
-
-def _blank(size, colour="white", fmt="PNG", mode="RGB") -> bytes:
-    return _encode(Image.new(mode, size, colour), fmt)
-
-
-def _banner() -> bytes:
-    """40000 x 80: wider than Tesseract takes (32767), the keyword near the middle."""
-    image = Image.new("RGB", (40_000, 80), "white")
-    ImageDraw.Draw(image).text(BANNER_AT, "photomark", font=_font(48), fill="black")
-    return _encode(image)
-
-
-BANNER_AT = (20_000, 10)
-
-
-def _banner_box() -> tuple[int, int, int, int]:
-    x0, y0, x1, y1 = ImageDraw.Draw(Image.new("RGB", (1, 1))).textbbox(BANNER_AT, "photomark", font=_font(48))
-    return (int(x0), int(y0), int(x1) + 1, int(y1) + 1)
-
-
-def _grey16(byte_order: str, fmt: str) -> bytes:
-    """16-bit greyscale: the 8-bit page times 257, in ``byte_order`` ("I;16" little, "I;16B" big)."""
-    grey = _page().convert("L").convert("I").point(lambda v: v * 257)
-    return _encode(grey.convert(byte_order), fmt)
-
-
-def _animated(fmt: str) -> bytes:
-    first, drawn = _page("photomark first frame"), _page("keywords second frame")
-    second = Image.new("RGB", first.size, "white")  # every frame the size of the first (WebP wants it)
-    second.paste(drawn)
-    if fmt == "GIF":
-        first, second = first.convert("P"), second.convert("P")
-    return _encode(first, fmt, save_all=True, append_images=[second], duration=100, loop=0)
-
-
-def _palette_with_transparency() -> bytes:
-    """A palette PNG: entry 0 (the background) transparent, entry 1 black ink."""
-    page = _page()
-    image = Image.new("P", page.size, 0)
-    image.putpalette([255, 255, 255, 0, 0, 0] + [0] * 762)
-    image.paste(1, mask=page.convert("L").point(lambda v: 255 if v < 128 else 0))
-    return _encode(image, "PNG", transparency=0)
-
-
-def _one_bit() -> bytes:
-    return _encode(_page().convert("L").point(lambda v: 255 if v > 128 else 0).convert("1"), "PNG")
-
-
-def _rotated(orientation: int) -> bytes:
-    """A camera JPEG: pixels stored turned, the EXIF Orientation tag saying how to turn them back."""
-    upright = _page()
-    stored = {3: Image.Transpose.ROTATE_180, 6: Image.Transpose.ROTATE_90}[orientation]
-    exif = Image.Exif()
-    exif[0x0112] = orientation
-    return _encode(upright.transpose(stored), "JPEG", quality=95, exif=exif.tobytes())
-
-
-PAGE_SIZE = _page().size
-
-ODD_PHOTOS: dict[str, OddPhoto] = {
-    "1x1 png": OddPhoto(lambda: _blank((1, 1)), NONE_FOUND, size=(1, 1)),
-    "1x1 black png": OddPhoto(lambda: _blank((1, 1), "black"), NONE_FOUND, size=(1, 1)),
-    "2x2 png": OddPhoto(lambda: _blank((2, 2)), NONE_FOUND, size=(2, 2)),
-    "1x500 png": OddPhoto(lambda: _blank((1, 500)), NONE_FOUND, size=(1, 500)),
-    "500x1 png": OddPhoto(lambda: _blank((500, 1)), NONE_FOUND, size=(500, 1)),
-    "10000x3 png": OddPhoto(lambda: _blank((10_000, 3)), NONE_FOUND, size=(10_000, 3)),
-    "3x10000 png": OddPhoto(lambda: _blank((3, 10_000)), NONE_FOUND, size=(3, 10_000)),
-    "40000x80 banner": OddPhoto(
-        _banner, {"photomark": 1, "keywords": 0}, size=(40_000, 80), boxes={"photomark": _banner_box()}
-    ),
-    "16-bit grey png": OddPhoto(lambda: _grey16("I;16", "PNG"), BOTH_FOUND, size=PAGE_SIZE),
-    "16-bit big-endian grey tiff": OddPhoto(lambda: _grey16("I;16B", "TIFF"), BOTH_FOUND, size=PAGE_SIZE),
-    "cmyk jpeg": OddPhoto(lambda: _encode(_page().convert("CMYK"), "JPEG", quality=95), BOTH_FOUND, size=PAGE_SIZE),
-    "animated gif (first frame)": OddPhoto(lambda: _animated("GIF"), {"photomark": 1, "keywords": 0}),
-    "apng (first frame)": OddPhoto(lambda: _animated("PNG"), {"photomark": 1, "keywords": 0}),
-    "animated webp (first frame)": OddPhoto(lambda: _animated("WEBP"), {"photomark": 1, "keywords": 0}),
-    "palette png with transparency": OddPhoto(_palette_with_transparency, BOTH_FOUND, size=PAGE_SIZE),
-    "fully transparent png": OddPhoto(
-        lambda: _blank((300, 200), (0, 0, 0, 0), mode="RGBA"), NONE_FOUND, size=(300, 200)
-    ),
-    "blank white jpeg": OddPhoto(lambda: _blank((800, 600), "white", "JPEG"), NONE_FOUND, size=(800, 600)),
-    "blank black png": OddPhoto(lambda: _blank((800, 600), "black"), NONE_FOUND, size=(800, 600)),
-    "1-bit png": OddPhoto(_one_bit, BOTH_FOUND, size=PAGE_SIZE),
-    "exif rotated 180 jpeg": OddPhoto(lambda: _rotated(3), BOTH_FOUND, size=PAGE_SIZE),
-    "exif rotated 90 jpeg": OddPhoto(lambda: _rotated(6), BOTH_FOUND, size=PAGE_SIZE),
-    "truncated png": OddPhoto(lambda: _encode(_page())[:200], reason="not a decodable PNG image"),
-    "text, not a photo": OddPhoto(lambda: b"hello, this is not a photo", reason="not an image"),
-}
-
+from tests.marking.odd_photos import KEYWORDS, ODD_PHOTOS, blank, encode, text_page
 
 # -- every odd photo through mark_photo, with Tesseract --------------------------------------
 
@@ -203,7 +69,7 @@ def test_an_odd_photo_is_marked_or_fails_with_a_reason(name):
 
 @pytest.mark.integration
 def test_the_1x1_png_of_the_bug_report_is_marked_with_zero_counts():
-    report = mark_photo(_blank((1, 1)), ["anything"]).report
+    report = mark_photo(blank((1, 1)), ["anything"]).report
     assert report["keywords"] == {"anything": {"count": 0, "boxes": [], "texts": []}}
     assert (report["width"], report["height"]) == (1, 1)
 
@@ -211,7 +77,7 @@ def test_the_1x1_png_of_the_bug_report_is_marked_with_zero_counts():
 @pytest.mark.integration
 def test_tesseract_running_out_of_time_is_an_ocr_timeout():
     with pytest.raises(OcrTimeout, match=r"did not finish reading this photo in 0\.001 s"):
-        mark_photo(_encode(_page()), KEYWORDS, ocr_timeout=0.001)
+        mark_photo(encode(text_page()), KEYWORDS, ocr_timeout=0.001)
 
 
 @pytest.mark.integration
@@ -221,20 +87,20 @@ def test_tesseract_crashing_on_a_photo_is_an_ocr_failure(tmp_path, monkeypatch):
     crashing.chmod(0o755)
     monkeypatch.setattr(pytesseract.pytesseract, "tesseract_cmd", str(crashing))
     with pytest.raises(OcrFailed, match="Tesseract crashed reading this photo .signal SIGSEGV"):
-        mark_photo(_encode(_page()), KEYWORDS)
+        mark_photo(encode(text_page()), KEYWORDS)
 
 
 @pytest.mark.integration
 def test_tesseract_missing_from_the_worker_is_ocr_unavailable_not_the_photos_fault(monkeypatch):
     monkeypatch.setattr(pytesseract.pytesseract, "tesseract_cmd", "/nonexistent/tesseract")
     with pytest.raises(OcrUnavailable, match="cannot be run on this worker"):
-        mark_photo(_encode(_page()), KEYWORDS)
+        mark_photo(encode(text_page()), KEYWORDS)
 
 
 @pytest.mark.integration
 def test_missing_language_data_is_ocr_unavailable_not_the_photos_fault():
     with pytest.raises(OcrUnavailable, match="cannot load its language data"):
-        mark_photo(_encode(_page()), KEYWORDS, settings=Settings(lang="xyz"))
+        mark_photo(encode(text_page()), KEYWORDS, settings=Settings(lang="xyz"))
 
 
 # -- without Tesseract: when OCR is tried, how it is scaled, what its failures mean -----------
@@ -385,7 +251,7 @@ def test_the_svc_refuses_a_photo_in_a_pixel_mode_no_worker_can_turn_into_colour(
 @pytest.mark.filterwarnings("ignore::PIL.Image.DecompressionBombWarning")
 def test_the_svc_refuses_more_pixels_than_a_worker_decodes_whatever_its_own_limit(monkeypatch):
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)
-    data = _blank((40, 30))  # 1200 pixels
+    data = blank((40, 30))  # 1200 pixels
     with pytest.raises(BadUpload, match="over the limit of 1000 pixels"):
         check_photo(data, Limits(max_pixels=100_000_000))
 
