@@ -12,7 +12,7 @@ import pytest
 T = TypeVar("T")
 
 
-def eventually(check: Callable[[], T], timeout: float = 10.0, what: str = "condition", interval: float = 0.01) -> T:
+def eventually(check: Callable[[], T], timeout: float = 30.0, what: str = "condition", interval: float = 0.01) -> T:
     """Polls ``check()`` until it returns something truthy, and returns that; fails the test at the deadline."""
     deadline = time.monotonic() + timeout
     while True:

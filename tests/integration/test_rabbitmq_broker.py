@@ -214,17 +214,19 @@ threading.Event().wait()  # until the test kills or stops this process
 
 def read_until(process: subprocess.Popen, word: str, timeout: float) -> list[str]:
     """The words of the first line the worker prints that starts with ``word``
-    (its log lines go to the same stdout)."""
+    (its log lines go to the same stdout; the ones passed over are shown on failure)."""
     deadline = time.monotonic() + timeout
+    passed: list[str] = []
     while True:
         ready, _, _ = select.select([process.stdout], [], [], max(0.0, deadline - time.monotonic()))
         if not ready:
-            pytest.fail(f"the worker process did not say {word!r} within {timeout} s")
+            pytest.fail(f"the worker process did not say {word!r} within {timeout} s; it said: {passed}")
         line = process.stdout.readline()
         if not line:
-            pytest.fail(f"the worker process exited ({process.poll()}) before saying {word!r}")
+            pytest.fail(f"the worker process exited ({process.poll()}) before saying {word!r}; it said: {passed}")
         if line.startswith(word):
             return line.rstrip("\n").split(" ", 1)
+        passed.append(line.rstrip("\n"))
 
 
 @pytest.fixture
@@ -257,9 +259,13 @@ def test_job_of_a_worker_process_that_dies_or_hangs_is_redelivered(make_broker, 
     broker.declare().get()
     # heartbeat 2 s for a hung process: RabbitMQ gives up after two missed beats
     worker = worker_process(heartbeat=2)
-    read_until(worker, "consuming", 20)
+    read_until(worker, "consuming", 60)
+    # "consuming" may come before the worker's connection is up (the consumer waits for it):
+    # poll RabbitMQ's own count of consumers, so that the job goes to that worker.
+    eventually(lambda: broker.stats().get()["consumers"] == 1, timeout=60, interval=0.1, what="the worker consuming")
     broker.publish(job(1)).get()
-    assert read_until(worker, "delivered", 10) == ["delivered", job(1).decode()]
+    # deadlines, not timings: a loaded two-core machine starts Python and pika slowly
+    assert read_until(worker, "delivered", 60) == ["delivered", job(1).decode()]
     survivor = Recorder.start().proxy()
     broker.consume("survivor", survivor).get()
 
