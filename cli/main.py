@@ -9,6 +9,8 @@ from cli.client_commands import download, status, upload
 from cli.cluster_commands import mark, up
 from cli.role_commands import register, spread_daemon, svc, worker
 from cli.shell import shell_command
+from cli.store_commands import store
+from cli.store_role_commands import store_manager, store_node
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -37,7 +39,21 @@ def cli(log_level: str, log_json: bool | None) -> None:
     logs.configure(log_level, log_json)
 
 
-for command in (up, mark, upload, status, download, shell_command, register, svc, worker, spread_daemon):
+for command in (
+    up,
+    mark,
+    upload,
+    status,
+    download,
+    shell_command,
+    register,
+    svc,
+    worker,
+    spread_daemon,
+    store,
+    store_manager,
+    store_node,
+):
     cli.add_command(command)
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import socket
 from dataclasses import replace
-from pathlib import Path
 
 import click
 
@@ -24,7 +23,7 @@ from cli.roles.process import run_role
 from cli.roles.specs import declared, register_specs, svc_specs, worker_specs
 from gateways.broker.rabbitmq import RabbitBroker
 from gateways.group.spread import SpreadGroupConnection
-from storage.fs import FsStorage
+from storage.open import open_storage, replicated_address
 
 DEFAULT_SPREAD = "4803@127.0.0.1"
 DEFAULT_AMQP = "amqp://guest:guest@127.0.0.1:5672/%2F"
@@ -67,14 +66,26 @@ heartbeat_option = click.option(
 )
 storage_option = click.option(
     "--storage",
-    "storage_dir",
+    "storage_spec",
     envvar="PHOTOMARK_STORAGE",
     default="photomark-data",
     show_default=True,
     show_envvar=True,
-    type=click.Path(file_okay=False, path_type=Path),
-    help="Directory of photos, marks and state: the GlusterFS mount in the lab.",
+    metavar="DIR|replicated://HOST:PORT",
+    callback=lambda ctx, param, value: _checked_storage(value),
+    help="Where photos, marks and state live: a directory (the GlusterFS mount in the lab), or "
+    "replicated://HOST:PORT for the replicated photo store's manager (every object on two storage nodes).",
 )
+
+
+def _checked_storage(spec: str) -> str:
+    if "://" not in spec:
+        return spec  # a directory
+    try:
+        replicated_address(spec)
+    except ValueError as error:
+        raise click.BadParameter(str(error)) from None
+    return spec
 
 
 def spread_connection(address: str, role: str):
@@ -149,7 +160,7 @@ def register(listen: str, spread: str) -> None:
     help="Publications of a job before the leader marks it failed.",
 )
 def svc(
-    listen, advertise_ip, spread, amqp, queue_type, heartbeat, storage_dir, max_upload_mb, retry_after, max_attempts
+    listen, advertise_ip, spread, amqp, queue_type, heartbeat, storage_spec, max_upload_mb, retry_after, max_attempts
 ) -> None:
     """Run a Svc: takes uploads, queues jobs, keeps a replica of the pending list, serves downloads."""
     config = replace(
@@ -161,7 +172,7 @@ def svc(
         "svc",
         svc_specs(
             config,
-            lambda: FsStorage(storage_dir),
+            lambda: open_storage(storage_spec),
             spread_connection(spread, "svc"),
             broker=rabbit_broker(amqp, queue_type, heartbeat),
         ),
@@ -208,7 +219,7 @@ def svc(
 @queue_type_option
 @heartbeat_option
 @storage_option
-def worker(concurrency, health_listen, name, max_deliveries, spread, amqp, queue_type, heartbeat, storage_dir) -> None:
+def worker(concurrency, health_listen, name, max_deliveries, spread, amqp, queue_type, heartbeat, storage_spec) -> None:
     """Run a worker: consumes jobs, marks photos, reports results to the Svc group."""
     name = name or f"worker-{socket.gethostname()}-{os.getpid()}"
     config = WorkerConfig(concurrency=concurrency, health_listen=health_listen, max_deliveries=max_deliveries)
@@ -217,7 +228,7 @@ def worker(concurrency, health_listen, name, max_deliveries, spread, amqp, queue
         worker_specs(
             config,
             name,
-            lambda: FsStorage(storage_dir),
+            lambda: open_storage(storage_spec),
             spread_connection(spread, "worker"),
             broker=rabbit_broker(amqp, queue_type, heartbeat),
         ),

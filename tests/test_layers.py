@@ -1,7 +1,11 @@
 """The packages import each other only downwards (docs/architecture.md, "Inside a process").
 
 actorkit, ports, storage, marking      import nothing of the project's but themselves (ports: nothing)
+storage/replicated.py, storage/open.py the replicated backend: a client of the store
 spread                                 may use ports (its errors are the group port's)
+store                                  the replicated store's own actors and decisions: never photomark's
+                                       actors, gateways, Spread library or command line (it gets its
+                                       group connection and broker as proxies, through the ports)
 actors                                 never a gateway, the Spread library or the command line
 gateways                               never an actor, except gateways/rpc, where clients enter a role
 """
@@ -14,12 +18,15 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-PROJECT = {"actorkit", "actors", "cli", "gateways", "marking", "ports", "protos", "spread", "storage"}
+PROJECT = {"actorkit", "actors", "cli", "gateways", "marking", "ports", "protos", "spread", "storage", "store"}
+STORE_CLIENTS = ("storage/replicated.py", "storage/open.py")
 
 ALLOWED = {
     "actorkit": {"actorkit"},
     "ports": {"ports"},
     "storage": {"storage"},
+    "storage/replicated": {"storage", "store", "protos"},
+    "store": {"store", "actorkit", "ports", "storage", "protos"},
     "marking": {"marking"},
     "spread": {"spread", "ports"},
     "actors": {"actors", "actorkit", "ports", "storage", "marking"},
@@ -41,18 +48,22 @@ def imported_packages(path: Path) -> set[str]:
 
 def layer_of(path: Path) -> str:
     relative = path.relative_to(ROOT).as_posix()
-    return "gateways/rpc" if relative.startswith("gateways/rpc/") else relative.split("/")[0]
+    if relative.startswith("gateways/rpc/"):
+        return "gateways/rpc"
+    if relative in STORE_CLIENTS:
+        return "storage/replicated"
+    return relative.split("/")[0]
 
 
 MODULES = sorted(
     path
-    for layer in ("actorkit", "ports", "storage", "marking", "spread", "actors", "gateways")
+    for layer in ("actorkit", "ports", "storage", "marking", "spread", "actors", "gateways", "store")
     for path in (ROOT / layer).rglob("*.py")
 )
 
 
 def test_every_layer_has_modules():
-    assert {layer_of(path) for path in MODULES} >= set(ALLOWED) - {"gateways/rpc"}
+    assert {layer_of(path) for path in MODULES} >= set(ALLOWED) - {"gateways/rpc", "storage/replicated"}
 
 
 @pytest.mark.parametrize("path", MODULES, ids=[path.relative_to(ROOT).as_posix() for path in MODULES])

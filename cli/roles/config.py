@@ -47,3 +47,34 @@ class WorkerConfig:
     health_listen: str = ""  # ip:port of the health-only gRPC server; none when empty
     # A job handed to workers more times than this (each died or hung on it) ends FAILED unmarked.
     max_deliveries: int = DEFAULT_MAX_DELIVERIES
+
+
+DEFAULT_STORE_MANAGER = "127.0.0.1:50071"
+DEFAULT_STORE_NODE = "127.0.0.1:0"
+
+
+@dataclass(frozen=True)
+class StoreManagerConfig:
+    listen: str = DEFAULT_STORE_MANAGER
+    max_object_bytes: int = 64 * 1024 * 1024
+    placers: int = 4  # replication messages placed at once
+    repair_in_flight: int = 2  # copies the repairer makes at once: the throttle that keeps reads served
+    metrics_listen: str = ""  # host:port of the Prometheus /metrics endpoint; none when empty
+    metrics_interval: float = 10.0  # seconds between two rows of the metrics history
+
+
+@dataclass(frozen=True)
+class StoreNodeConfig:
+    listen: str = DEFAULT_STORE_NODE
+    advertise_ip: str = ""  # the ip the manager is told; the listen host when empty
+    manager: str = DEFAULT_STORE_MANAGER
+    max_object_bytes: int = 64 * 1024 * 1024
+    give_up_after: float = 60.0  # seconds a starting node tries to reach the manager before it exits
+    scrub_bytes_per_second: int = 16 * 1024 * 1024
+    scrub_interval: float = 1.0
+
+    def advertised(self, port: int) -> str:
+        host = self.advertise_ip or self.listen.rsplit(":", 1)[0].strip("[]")
+        if host in ("", "0.0.0.0", "::"):
+            host = SvcConfig(listen=self.listen).announced_ip()
+        return f"{host}:{port}"

@@ -22,13 +22,26 @@ log = structlog.get_logger()
 STOP_TIMEOUT = 60.0
 
 
-def run_role(role: str, specs: Sequence[ChildSpec]) -> None:
-    stop = threading.Event()
-    escalation: list[str] = []
+class RoleExit:
+    """Handed to an actor that may decide the whole role must end (a storage node that cannot
+    reach its manager): ``give_up(reason)`` stops the role as an escalation does, with that reason."""
+
+    def __init__(self) -> None:
+        self.stop = threading.Event()
+        self.reasons: list[str] = []
+
+    def give_up(self, reason: str) -> None:
+        self.reasons.append(reason)
+        self.stop.set()
+
+
+def run_role(role: str, specs: Sequence[ChildSpec], role_exit: RoleExit | None = None) -> None:
+    role_exit = role_exit or RoleExit()
+    stop = role_exit.stop
+    escalation = role_exit.reasons
 
     def on_escalate(reason: str) -> None:
-        escalation.append(reason)
-        stop.set()
+        role_exit.give_up(reason)
 
     def on_signal(signum, _frame) -> None:
         log.info("role.signal", role=role, signal=signal.Signals(signum).name)

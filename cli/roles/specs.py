@@ -26,10 +26,26 @@ from actors.membership import Membership
 from actors.notifier import Notifier
 from actors.pending import PendingList
 from actors.uploader import Uploader
-from cli.roles.config import RegisterConfig, SvcConfig, WorkerConfig
-from gateways.rpc.servers import health_server, photo_server, register_server
+from cli.roles.config import RegisterConfig, StoreManagerConfig, StoreNodeConfig, SvcConfig, WorkerConfig
+from gateways.rpc.servers import GrpcServer, health_server, photo_server, register_server
 from gateways.storage import StorageGateway
+from protos import store_pb2, store_pb2_grpc
 from storage.backend import Storage
+from store.manager.metrics import MetricsHistory, StoreMetrics
+from store.manager.node_clients import NodeClients
+from store.manager.placer import Placer
+from store.manager.registry import STORE_GROUP, NodeRegistry
+from store.manager.repairer import Repairer
+from store.manager.service import StoreManagerService
+from store.manager.spool import Spool
+from store.manager_client import ManagerClient
+from store.model import NodeState
+from store.node.disk import NodeDisk
+from store.node.reporter import InventoryReporter, hello_of
+from store.node.scrubber import Scrubber, ScrubSettings
+from store.node.service import SERVICE_NAME as NODE_SERVICE
+from store.node.service import StoreNodeService
+from store.table import ObjectTable
 
 Siblings = Mapping[str, pykka.ActorProxy]
 NONE_SHARED: Siblings = types.MappingProxyType({})  # a role that shares no gateway with another
@@ -150,3 +166,105 @@ def worker_specs(
             _child("server", lambda s: health_server(config.health_listen, "worker", [s["broker"], s["group"]]), shared)
         )
     return specs
+
+
+def store_manager_specs(
+    config: StoreManagerConfig,
+    table: ObjectTable,
+    spool: Spool,
+    group: GatewayFactory,
+    broker: GatewayFactory,
+    clients: NodeClients | None = None,
+    metrics: StoreMetrics | None = None,
+) -> list[ChildSpec]:
+    """The store manager: the replication queue and the store group first, then who is live, the
+    repairer and the placers, the metrics, the server, and last the group membership (so the
+    registry hears the first view).  The table, the spool and the node clients outlive restarts."""
+    clients = clients or NodeClients()
+    metrics = metrics or StoreMetrics()
+    metrics.watch(table, lambda: {name for name, node in table.nodes().items() if node.state is NodeState.LIVE})
+    service_name = store_pb2.DESCRIPTOR.services_by_name["StoreManager"].full_name
+    none: Siblings = NONE_SHARED
+
+    def server(s: Siblings) -> pykka.ActorRef:
+        service = StoreManagerService(
+            table, spool, s["broker"], s["registry"], s["repairer"], clients, metrics, config.max_object_bytes
+        )
+        add = store_pb2_grpc.add_StoreManagerServicer_to_server
+        return GrpcServer.start(
+            config.listen, [(add, service, service_name)], "store-manager", [s["broker"], s["group"]]
+        )
+
+    placers = [
+        _child(
+            f"placer-{n}",
+            lambda s, n=n: Placer.start(
+                f"placer-{n}", s["broker"], s["registry"], table, spool, clients, metrics, s["repairer"]
+            ),
+            none,
+        )
+        for n in range(1, config.placers + 1)
+    ]
+    return [
+        _child("broker", broker, none),
+        _child("group", group, none),
+        _subscribed(
+            "registry", lambda s: NodeRegistry.start(table, s["group"], clients, config.max_object_bytes), none
+        ),
+        _child(
+            "repairer",
+            lambda s: Repairer.start(
+                s["registry"], table, spool, clients, metrics, s["broker"], max_in_flight=config.repair_in_flight
+            ),
+            none,
+        ),
+        *placers,
+        _child(
+            "metrics",
+            lambda s: MetricsHistory.start(metrics, table, config.metrics_listen, config.metrics_interval),
+            none,
+        ),
+        _child("server", server, none),
+        _child("membership", lambda s: Membership.start(s["group"], [STORE_GROUP]), none),
+    ]
+
+
+def store_node_specs(
+    config: StoreNodeConfig,
+    disk: NodeDisk,
+    node: str,
+    group: GatewayFactory,
+    give_up: Callable[[str], None],
+    manager: ManagerClient | None = None,
+) -> list[ChildSpec]:
+    """A storage node: its group connection, its server, then it joins the store group (the manager
+    sees it come) and reports its inventory (``give_up`` ends the role when the manager cannot be
+    reached in time); the scrubber last.  The node's id is also its Spread user name."""
+    manager = manager or ManagerClient(config.manager)
+    service = StoreNodeService(disk, node)
+    none: Siblings = NONE_SHARED
+    address: dict[str, str] = {}
+
+    def server(s: Siblings) -> pykka.ActorRef:
+        add = store_pb2_grpc.add_StoreNodeServicer_to_server
+        ref = GrpcServer.start(config.listen, [(add, service, NODE_SERVICE)], "store-node", [s["group"]])
+        address["self"] = config.advertised(ref.proxy().port().get())
+        return ref
+
+    def scrub_report(items):
+        return manager.report_inventory(hello_of(disk, node, address["self"], scrub=True), items)
+
+    settings = ScrubSettings(rate=config.scrub_bytes_per_second, interval=config.scrub_interval)
+    return [
+        _child("group", group, none),
+        _child("server", server, none),
+        _child("membership", lambda s: Membership.start(s["group"], [STORE_GROUP]), none),
+        _child(
+            "reporter",
+            lambda s: InventoryReporter.start(
+                disk, node, address["self"], manager.report_inventory, config.manager, config.give_up_after, give_up
+            ),
+            none,
+        ),
+        _child("scrubber", lambda s: Scrubber.start(disk, scrub_report, settings), none),
+    ]
