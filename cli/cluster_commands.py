@@ -46,6 +46,26 @@ group_option = click.option(
     help="Group communication inside the cluster: the Spread-compatible daemon in-process (as in the lab) "
     "or an in-memory group.",
 )
+storage_kind_option = click.option(
+    "--storage",
+    "storage",
+    envvar="PHOTOMARK_EMBEDDED_STORAGE",
+    type=click.Choice(["fs", "replicated"]),
+    default="fs",
+    show_default=True,
+    show_envvar=True,
+    help="Where the cluster keeps photos: fs, the --data directory; replicated, a store manager and "
+    "--store-nodes storage nodes in this process (under DATA/store), every object on two nodes.",
+)
+store_nodes_option = click.option(
+    "--store-nodes",
+    envvar="PHOTOMARK_STORE_NODES",
+    default=3,
+    show_default=True,
+    show_envvar=True,
+    type=click.IntRange(1, 16),
+    help="Storage nodes of the in-process replicated store (with --storage replicated).",
+)
 max_upload_option = click.option(
     "--max-upload-mb",
     envvar="PHOTOMARK_MAX_UPLOAD_MB",
@@ -65,6 +85,8 @@ def _config(
     register_listen: str = "127.0.0.1:0",
     svc_listen: str = "127.0.0.1:0",
     svcs: int = 1,
+    storage: str = "fs",
+    store_nodes: int = 3,
 ) -> EmbeddedConfig:
     limits = Limits(max_bytes=max_upload_mb * 1024 * 1024)
     return EmbeddedConfig(
@@ -74,6 +96,8 @@ def _config(
         svcs=svcs,
         workers=workers,
         group=group,
+        storage=storage,
+        store_nodes=store_nodes,
     )
 
 
@@ -108,7 +132,9 @@ def _config(
     help="Svcs in the embedded cluster: with 2 or more, the oldest leads and the others keep replicas "
     "of the pending list, so stopping or crashing one can be tried.",
 )
-def up(data_dir, workers, max_upload_mb, group, listen, svc_listen, svcs) -> None:
+@storage_kind_option
+@store_nodes_option
+def up(data_dir, workers, max_upload_mb, group, listen, svc_listen, svcs, storage, store_nodes) -> None:
     """Run a whole cluster in this process until Ctrl-C: a Register, Svcs and workers.
 
     Uses an in-memory broker and the Spread-compatible daemon in-process, and stores
@@ -119,7 +145,8 @@ def up(data_dir, workers, max_upload_mb, group, listen, svc_listen, svcs) -> Non
         raise click.BadParameter("several Svcs cannot share one port: give port 0", param_hint="--svc-listen")
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    cluster = EmbeddedCluster(_config(data_dir, workers, max_upload_mb, group, listen, svc_listen, svcs)).start()
+    config = _config(data_dir, workers, max_upload_mb, group, listen, svc_listen, svcs, storage, store_nodes)
+    cluster = EmbeddedCluster(config).start()
     try:
         try:
             output.echo(f"register listening on {cluster.register_address}")
@@ -130,7 +157,8 @@ def up(data_dir, workers, max_upload_mb, group, listen, svc_listen, svcs) -> Non
             output.console.print(f"[bold red]error:[/] the embedded cluster did not start: {error}", soft_wrap=True)
             cluster.reason = cluster.reason or f"it did not start: {error}"
             cluster.escalated.set()
-        output.echo(f"storage in {data_dir.resolve()}; stop with Ctrl-C")
+        where = "the replicated store under " if storage == "replicated" else ""
+        output.echo(f"storage in {where}{data_dir.resolve()}; stop with Ctrl-C")
         while not stop.is_set() and not cluster.escalated.is_set():
             stop.wait(0.5)
     except KeyboardInterrupt:
@@ -184,10 +212,15 @@ def _wait_unless_given_up(cluster: EmbeddedCluster, client: PhotoClient, photo_i
 @workers_option
 @max_upload_option
 @group_option
-def mark(photo: Path, keywords, out, report, timeout, data_dir, workers, max_upload_mb, group) -> None:
+@storage_kind_option
+@store_nodes_option
+def mark(
+    photo: Path, keywords, out, report, timeout, data_dir, workers, max_upload_mb, group, storage, store_nodes
+) -> None:
     """Mark KEYWORDS on PHOTO in one go: start the embedded cluster, upload, wait, download, stop."""
     out = out or photo.with_name(f"{photo.stem}_marks.png")
-    with EmbeddedCluster(_config(data_dir, workers, max_upload_mb, group)) as cluster:
+    config = _config(data_dir, workers, max_upload_mb, group, storage=storage, store_nodes=store_nodes)
+    with EmbeddedCluster(config) as cluster:
         try:
             register_address = cluster.register_address
         except ClusterNotStarted as error:

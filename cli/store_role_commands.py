@@ -182,7 +182,38 @@ def store_manager(
     type=click.FloatRange(0.01),
     help="How fast the scrubber re-hashes this node's objects looking for corrupt ones, in MiB/s.",
 )
-def store_node(directory, manager, listen, advertise_ip, name, spread, max_object_mb, give_up_after, scrub_mb_per_s):
+@click.option(
+    "--scrub-every",
+    envvar="PHOTOMARK_STORE_SCRUB_EVERY",
+    default=300.0,
+    show_default=True,
+    show_envvar=True,
+    type=click.FloatRange(0),
+    help="Seconds from the start of one scrub pass over every object to the start of the next, at least.",
+)
+@click.option(
+    "--scrub-first-pass-after",
+    envvar="PHOTOMARK_STORE_SCRUB_FIRST_PASS_AFTER",
+    default=60.0,
+    show_default=True,
+    show_envvar=True,
+    type=click.FloatRange(0),
+    help="Seconds from the node's start to its first scrub pass (the start itself re-hashes every object "
+    "for its inventory).",
+)
+def store_node(
+    directory,
+    manager,
+    listen,
+    advertise_ip,
+    name,
+    spread,
+    max_object_mb,
+    give_up_after,
+    scrub_mb_per_s,
+    scrub_every,
+    scrub_first_pass_after,
+):
     """Run a storage node: holds copies for the store manager, reports what it holds when it starts,
     and scrubs its disk for corrupt copies."""
     config = StoreNodeConfig(
@@ -192,6 +223,8 @@ def store_node(directory, manager, listen, advertise_ip, name, spread, max_objec
         max_object_bytes=max_object_mb * MIB,
         give_up_after=give_up_after,
         scrub_bytes_per_second=int(scrub_mb_per_s * MIB),
+        scrub_every=scrub_every,
+        scrub_first_pass_after=scrub_first_pass_after,
     )
     directory.mkdir(parents=True, exist_ok=True)
     try:

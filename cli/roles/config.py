@@ -72,6 +72,8 @@ class StoreNodeConfig:
     give_up_after: float = 60.0  # seconds a starting node tries to reach the manager before it exits
     scrub_bytes_per_second: int = 16 * 1024 * 1024
     scrub_interval: float = 1.0
+    scrub_every: float = 300.0  # seconds from the start of one scrub pass to the start of the next, at least
+    scrub_first_pass_after: float = 60.0  # seconds from the node's start to its first scrub pass
 
     def advertised(self, port: int) -> str:
         host = self.advertise_ip or self.listen.rsplit(":", 1)[0].strip("[]")

@@ -19,6 +19,7 @@ records which role gave up and why, sets ``escalated``, and whoever runs it
 
 from __future__ import annotations
 
+import socket
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -30,13 +31,18 @@ import structlog
 
 from actorkit.supervisor import ONE_FOR_ONE, ChildSpec, Supervisor
 from actors.member_names import member_name
-from cli.roles.config import RegisterConfig, SvcConfig, WorkerConfig
-from cli.roles.specs import declared, register_specs, svc_specs, worker_specs
+from cli.roles.config import RegisterConfig, StoreManagerConfig, StoreNodeConfig, SvcConfig, WorkerConfig
+from cli.roles.specs import declared, register_specs, store_manager_specs, store_node_specs, svc_specs, worker_specs
 from gateways.broker.memory import MemoryBroker, QueueStore
 from gateways.group.memory import MemoryGroupConnection, MemoryGroupHub
 from gateways.group.spread import SpreadGroupConnection
 from spread.daemon_actor import SpreadDaemonActor
 from storage.fs import FsStorage
+from storage.replicated import ReplicatedStorage
+from store.manager.replicate import STORE_DEAD_LETTERS, STORE_QUEUE
+from store.manager.spool import Spool
+from store.node.disk import NodeDisk
+from store.table import ObjectTable
 
 START_TIMEOUT = 30.0
 log = structlog.get_logger()
@@ -51,6 +57,8 @@ class EmbeddedConfig:
     workers: int = 3
     worker: WorkerConfig = field(default_factory=lambda: WorkerConfig(concurrency=1))
     group: str = "spread"  # or "memory"
+    storage: str = "fs"  # or "replicated": a store manager and store_nodes nodes in-process, under data_dir/store
+    store_nodes: int = 3
 
 
 def role_names(config: EmbeddedConfig) -> list[str]:
@@ -62,37 +70,109 @@ def role_names(config: EmbeddedConfig) -> list[str]:
     )
 
 
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def server_address(role: pykka.ActorProxy) -> str:
+    """Where a started role's gRPC server listens, waiting for it to come up."""
+    deadline = time.monotonic() + START_TIMEOUT
+    while True:
+        try:
+            return role.child("server").get(timeout=START_TIMEOUT).listen_address().get(timeout=START_TIMEOUT)
+        except (pykka.ActorDeadError, pykka.Timeout, KeyError):
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
+def _store_specs(config: EmbeddedConfig, connection: Callable, gave_up: Callable[[str, str], None]) -> list[ChildSpec]:
+    """The replicated store in-process: its table, spool and node disks under ``data_dir/store``, its
+    replication queue in memory but durable across restarts of the manager (as RabbitMQ's is)."""
+    base = config.data_dir / "store"
+    base.mkdir(parents=True, exist_ok=True)
+    queue = QueueStore()
+    # The nodes start before the manager and stop after it (a node that left while the manager ran would
+    # be re-protected as lost), so they are told its address before it listens: a port chosen now.
+    manager_config = StoreManagerConfig(listen=f"127.0.0.1:{free_port()}")
+
+    def manager(top: Mapping[str, pykka.ActorProxy]) -> pykka.ActorRef:
+        specs = store_manager_specs(
+            manager_config,
+            ObjectTable(base / "objects.sqlite"),
+            Spool(base / "spool"),
+            group=connection("manager", top),
+            broker=lambda s: declared(MemoryBroker.start(STORE_QUEUE, STORE_DEAD_LETTERS, store=queue)),
+        )
+        return Supervisor.start(specs, name="store-manager", on_escalate=lambda r: gave_up("store-manager", r))
+
+    def node(number: int):
+        name = f"n{number}"
+
+        def start(top: Mapping[str, pykka.ActorProxy]) -> pykka.ActorRef:
+            node_config = StoreNodeConfig(listen="127.0.0.1:0", manager=manager_config.listen)
+            disk = NodeDisk(base / f"node-{number}", node_config.max_object_bytes)
+            role = f"store-node-{number}"
+            specs = store_node_specs(node_config, disk, name, connection(name, top), give_up=lambda r: gave_up(role, r))
+            return Supervisor.start(specs, name=role, on_escalate=lambda r: gave_up(role, r))
+
+        return start
+
+    nodes = [ChildSpec(f"store-node-{n}", node(n)) for n in range(1, config.store_nodes + 1)]
+    return [*nodes, ChildSpec("store-manager", manager)]
+
+
 def _embedded_specs(config: EmbeddedConfig, gave_up: Callable[[str, str], None]) -> list[ChildSpec]:
-    storage = lambda: FsStorage(config.data_dir)  # noqa: E731 - a factory per role
     queue = QueueStore()  # the job queue is durable: it outlives a restart of the broker actor
 
-    def connection(role: str):
-        if config.group == "memory":
-            return lambda siblings: MemoryGroupConnection.start(siblings["hub"], member_name(role))
-        return lambda siblings: SpreadGroupConnection.start(siblings["hub"].address().get(), member_name(role))
+    def connection(role: str, top: Mapping[str, pykka.ActorProxy] | None = None, user: str | None = None):
+        """A group connection factory; ``user`` (a store node's id) instead of a name made from the role."""
 
-    def specs_of(name: str, shared: Mapping[str, pykka.ActorProxy]) -> list[ChildSpec]:
+        def start(siblings: Mapping[str, pykka.ActorProxy]) -> pykka.ActorRef:
+            hub = (top or siblings)["hub"]
+            name = user or member_name(role)
+            if config.group == "memory":
+                return MemoryGroupConnection.start(hub, name)
+            return SpreadGroupConnection.start(hub.address().get(), name)
+
+        return start
+
+    def store_connection(user: str, top: Mapping[str, pykka.ActorProxy]):
+        return connection(user, top, user=user)
+
+    def specs_of(name: str, shared: Mapping[str, pykka.ActorProxy], storage: Callable) -> list[ChildSpec]:
         if name == "register":
             return register_specs(config.register, connection("register"), shared={"hub": shared["hub"]})
         if name.startswith("svc-"):
             return svc_specs(config.svc, storage, connection("svc"), shared=shared)
         return worker_specs(config.worker, name, storage, connection("worker"), shared=shared)
 
-    def role(name: str, shared: Mapping[str, pykka.ActorProxy]) -> ChildSpec:
+    def role(name: str, shared: Mapping[str, pykka.ActorProxy], storage: Callable) -> ChildSpec:
         return ChildSpec(
             name,
             lambda _: Supervisor.start(
-                specs_of(name, shared), name=name, on_escalate=lambda reason: gave_up(name, reason)
+                specs_of(name, shared, storage), name=name, on_escalate=lambda reason: gave_up(name, reason)
             ),
         )
 
     def roles(top: Mapping[str, pykka.ActorProxy]) -> pykka.ActorRef:
         shared = {"hub": top["hub"], "broker": top["broker"]}
-        return Supervisor.start([role(name, shared) for name in role_names(config)], name="roles", strategy=ONE_FOR_ONE)
+        if config.storage == "replicated":
+            address = server_address(top["store-manager"])
+            storage = lambda: ReplicatedStorage(address)  # noqa: E731 - a factory per role
+        else:
+            storage = lambda: FsStorage(config.data_dir)  # noqa: E731 - a factory per role
+        return Supervisor.start(
+            [role(name, shared, storage) for name in role_names(config)], name="roles", strategy=ONE_FOR_ONE
+        )
 
+    store = _store_specs(config, store_connection, gave_up) if config.storage == "replicated" else []
     return [
         ChildSpec("hub", lambda top: MemoryGroupHub.start() if config.group == "memory" else SpreadDaemonActor.start()),
         ChildSpec("broker", lambda top: declared(MemoryBroker.start(store=queue))),
+        *store,
         ChildSpec("roles", roles),
     ]
 

@@ -254,7 +254,12 @@ def store_node_specs(
     def scrub_report(items):
         return manager.report_inventory(hello_of(disk, node, address["self"], scrub=True), items)
 
-    settings = ScrubSettings(rate=config.scrub_bytes_per_second, interval=config.scrub_interval)
+    settings = ScrubSettings(
+        rate=config.scrub_bytes_per_second,
+        interval=config.scrub_interval,
+        pass_every=config.scrub_every,
+        first_pass_after=config.scrub_first_pass_after,
+    )
     return [
         _child("group", group, none),
         _child("server", server, none),

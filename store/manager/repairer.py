@@ -52,6 +52,7 @@ class Repairer(pykka.ThreadingActor):
         broker: pykka.ActorProxy | None = None,
         max_in_flight: int = DEFAULT_MAX_IN_FLIGHT,
         interval: float = 1.0,
+        spool_grace: int = 3,
     ) -> None:
         super().__init__()
         self.registry, self.table, self.spool, self.clients = registry, table, spool, clients
@@ -59,6 +60,8 @@ class Repairer(pykka.ThreadingActor):
         self.max_in_flight, self.interval = max_in_flight, interval
         self.in_flight: dict[str, CopyTask | RemoveTask] = {}
         self.placing_ids: set[str] = set()
+        self.spool_waits: dict[str, int] = {}  # ticks in a row each spool-only object was seen waiting
+        self.spool_grace = spool_grace
         self.failed: dict[str, set[str]] = defaultdict(set)
         self.pool = ThreadPoolExecutor(max_workers=max_in_flight, thread_name_prefix="store-repair")
         self.ticker: Ticker | None = None
@@ -94,8 +97,7 @@ class Repairer(pykka.ThreadingActor):
         busy = set(self.in_flight) | self.placing_ids
         needing = [obj for obj in self.table.needing_copies(live, limit=room * 20) if obj.id not in busy]
         tasks = plan_copies(needing, nodes, limit=room, busy=busy, failed=self.failed)
-        if any(task.source == SPOOL for task in tasks) and not self._queue_idle():
-            tasks = [task for task in tasks if task.source != SPOOL]
+        tasks = self._spool_tasks_left_to_placers(tasks)
         for task in tasks:
             self._start(task.object_id, task, self._copy, task, nodes)
         room = self.max_in_flight - len(self.in_flight)
@@ -107,6 +109,12 @@ class Repairer(pykka.ThreadingActor):
 
     def copy_done(self, task: CopyTask, error: str | None, blame: str | None) -> None:
         self.in_flight.pop(task.object_id, None)
+        try:
+            self._copy_done(task, error, blame)
+        finally:
+            self._next()
+
+    def _copy_done(self, task: CopyTask, error: str | None, blame: str | None) -> None:
         if error is None:
             self.registry.call_succeeded(task.target)
             if self.table.add_replica(task.object_id, task.target, task.sha256, task.version):
@@ -145,8 +153,25 @@ class Repairer(pykka.ThreadingActor):
             log.info("store.copy_removed", object_id=task.object_id, node=task.node, why=task.why)
         else:
             log.warning("store.removal_failed", object_id=task.object_id, node=task.node, error=error)
+        self._next()
 
     # --- inside --------------------------------------------------------------------------
+
+    def _spool_tasks_left_to_placers(self, tasks: list[CopyTask]) -> list[CopyTask]:
+        """A copy from the spool is the placers' work: the repairer takes one over only when the
+        replication queue is idle (nothing waiting, nothing held by a placer) and the object has waited
+        ``spool_grace`` ticks in a row (a put that was just recorded may not have reached the queue yet).
+        Otherwise the two would place the same object at once, and a third copy would have to go again."""
+        waiting = {task.object_id for task in tasks if task.source == SPOOL}
+        self.spool_waits = {i: self.spool_waits.get(i, 0) + 1 for i in waiting}
+        if not waiting:
+            return tasks
+        idle = self._queue_idle()
+        return [
+            task
+            for task in tasks
+            if task.source != SPOOL or (idle and self.spool_waits[task.object_id] > self.spool_grace)
+        ]
 
     def _queue_idle(self) -> bool:
         if self.broker is None:
@@ -155,7 +180,7 @@ class Repairer(pykka.ThreadingActor):
             stats = self.broker.stats().get(timeout=5)
         except Exception:  # noqa: BLE001 - the broker is away: the placers cannot place either
             return True
-        return stats["ready"] == 0
+        return stats["ready"] == 0 and stats["unacked"] == 0
 
     def _start(self, object_id: str, task, work, *args) -> None:
         self.in_flight[object_id] = task

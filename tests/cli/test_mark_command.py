@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 from PIL import Image, ImageDraw, ImageFont
 
+from store.table import ObjectTable
+
 pytestmark = pytest.mark.e2e
 
 FONT = Path("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf")
@@ -42,8 +44,11 @@ def page(tmp_path) -> Path:
     return path
 
 
-def test_mark_writes_the_marked_photo_and_report_and_prints_counts(page, tmp_path):
+@pytest.mark.parametrize("storage", ["fs", "replicated"])
+def test_mark_writes_the_marked_photo_and_report_and_prints_counts(page, tmp_path, storage):
     result = photomark(
+        "--log-level",
+        "error",
         "mark",
         str(page),
         "-w",
@@ -56,10 +61,21 @@ def test_mark_writes_the_marked_photo_and_report_and_prints_counts(page, tmp_pat
         str(tmp_path / "report.json"),
         "--data",
         str(tmp_path / "data"),
+        "--storage",
+        storage,
         cwd=tmp_path,
     )
 
     assert result.returncode == 0, result.stderr
+    if storage == "replicated":  # the photo, its marks and its report: on two storage nodes, or still spooled
+        table = ObjectTable(tmp_path / "data" / "store" / "objects.sqlite")
+        objects = table.objects()
+        table.close()
+        photo = objects[0].id.removesuffix(".png")
+        assert [o.id for o in objects] == [f"{photo}.png", f"{photo}_marks.json", f"{photo}_marks.png"]
+        for obj in objects:
+            holders = {p.parents[2].name for p in (tmp_path / "data" / "store").glob(f"node-*/objects/{obj.id}")}
+            assert len(holders) == 2 or (obj.spooled and len(holders) < 2), (obj, holders)
     marked = tmp_path / "page_marks.png"
     assert Image.open(marked).format == "PNG" and Image.open(marked).size == (1000, 360)
     report = json.loads((tmp_path / "report.json").read_text())
@@ -82,7 +98,20 @@ def test_mark_refuses_a_file_that_is_not_an_image_and_writes_nothing(tmp_path):
 def test_every_command_explains_its_flags():
     root = Path(__file__).resolve().parents[2]
     listing = photomark("--help", cwd=root).stdout
-    commands = ("mark", "up", "upload", "download", "status", "shell", "register", "svc", "worker", "spread-daemon")
+    commands = (
+        "mark",
+        "up",
+        "upload",
+        "download",
+        "status",
+        "shell",
+        "register",
+        "svc",
+        "worker",
+        "spread-daemon",
+        "store-manager",
+        "store-node",
+    )
     for command in commands:
         assert command in listing
         result = photomark(command, "--help", cwd=root)

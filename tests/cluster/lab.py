@@ -35,7 +35,9 @@ class Process:
     role: str
     popen: subprocess.Popen
     log: Path
-    address: str = ""  # the gRPC address, for a register or svc
+    address: str = ""  # the gRPC address, for a register, svc, store manager or store node
+    metrics: str = ""  # the Prometheus endpoint, for a store manager
+    stderr: Path | None = None  # the process's stderr, when kept apart from its log
 
     @property
     def pid(self) -> int:
@@ -45,10 +47,13 @@ class Process:
         return self.popen.poll() is None
 
     def log_tail(self, lines: int = 30) -> str:
-        try:
-            return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return ""
+        tails = []
+        for path in (self.log, self.stderr):
+            try:
+                tails += path.read_text(errors="replace").splitlines()[-lines:] if path else []
+            except OSError:
+                pass
+        return "\n".join(tails)
 
 
 def health_serving(address: str, timeout: float = 1.0) -> bool:
@@ -94,18 +99,28 @@ class Lab:
         env.update(extra)
         return env
 
-    def _start(self, role: str, args: list[str], env: dict[str, str] | None = None, address: str = "") -> Process:
+    def _start(
+        self,
+        role: str,
+        args: list[str],
+        env: dict[str, str] | None = None,
+        address: str = "",
+        stderr_apart: bool = False,
+    ) -> Process:
+        """Starts ``photomark <args>``; its stdout (and stderr, unless ``stderr_apart``: then in a file of
+        its own, ``Process.stderr``) goes to ``base/<role>-<n>.log``."""
         number = sum(1 for p in self.processes if p.role == role) + 1
         log = self.base / f"{role}-{number}.log"
+        stderr = self.base / f"{role}-{number}.stderr" if stderr_apart else None
         popen = subprocess.Popen(
             [sys.executable, "-m", "cli.main", *args],
             cwd=ROOT,
             env=self._env(env or {}),
             stdout=log.open("wb"),
-            stderr=subprocess.STDOUT,
+            stderr=stderr.open("wb") if stderr else subprocess.STDOUT,
             start_new_session=True,
         )
-        process = Process(role, popen, log, address)
+        process = Process(role, popen, log, address, stderr=stderr)
         self.processes.append(process)
         return process
 
@@ -152,6 +167,45 @@ class Lab:
         )
         self._wait("a worker", lambda: health_serving(address), process)
         return process
+
+    # --- the replicated store ---------------------------------------------------------------
+
+    def start_store_manager(self, *extra: str, listen: str = "", metrics: str = "") -> Process:
+        """The store manager on this lab's RabbitMQ and Spread daemon, its spool and table under
+        ``base/store``; the same ``listen`` and table again after a kill restarts it."""
+        address = listen or f"127.0.0.1:{free_ports(1)[0]}"
+        metrics = metrics or f"127.0.0.1:{free_ports(1)[0]}"
+        args = ["store-manager", "--listen", address, "--metrics-listen", metrics]
+        args += ["--spool", str(self.store_spool()), "--db", str(self.base / "store" / "objects.sqlite")]
+        process = self._start("store-manager", [*args, *extra], address=address)
+        process.metrics = metrics
+        self._wait("the store manager", lambda: health_serving(address), process)
+        return process
+
+    def start_store_node(
+        self, number: int, manager: str, *extra: str, wait: bool = True, stderr_apart: bool = False
+    ) -> Process:
+        """Storage node ``n<number>`` on its own directory ``base/store/node-<number>`` (the same one again
+        after a kill: it returns with its disk), reporting to ``manager``; ``wait``: until it serves."""
+        address = f"127.0.0.1:{free_ports(1)[0]}"
+        directory = self.store_node_dir(number)
+        args = ["store-node", "--dir", str(directory), "--name", f"n{number}", "--manager", manager]
+        process = self._start(
+            f"store-node-{number}", [*args, "--listen", address, *extra], address=address, stderr_apart=stderr_apart
+        )
+        if wait:
+            self._wait(f"store node {number}", lambda: health_serving(address), process)
+        return process
+
+    def store_node_dir(self, number: int) -> Path:
+        return self.base / "store" / f"node-{number}"
+
+    def store_spool(self) -> Path:
+        return self.base / "store" / "spool"
+
+    def wait_serving(self, process: Process, what: str = "") -> None:
+        """Until ``process``'s gRPC health service says SERVING (a ``LabError`` if it exits first or never does)."""
+        self._wait(what or process.role, lambda: health_serving(process.address), process)
 
     def of(self, role: str) -> list[Process]:
         return [p for p in self.processes if p.role == role and p.alive()]
