@@ -1,0 +1,94 @@
+"""The storage port's promises (``storage/backend.py``), checked on every backend:
+``FsStorage`` (a directory), ``MemoryStorage`` (the actor tests' fake) and
+``ReplicatedStorage`` (a real store manager and two storage nodes, in-process).
+
+A test here passes on every backend; what only one does is tested beside it
+(``tests/storage/test_fs.py``: temporaries and ESTALE; ``tests/storage/test_replicated.py``:
+hashes and an unreachable manager).  One difference is by design and not a promise:
+the replicated store refuses a zero-byte object (photomark never writes one).
+"""
+
+from __future__ import annotations
+
+import inspect
+import os
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from cli.roles.embedded_store import EmbeddedStore, EmbeddedStoreConfig
+from storage.backend import ObjectNotFound, Storage, UnsafeName
+from storage.fs import FsStorage
+from storage.memory import MemoryStorage
+from storage.replicated import ReplicatedStorage
+
+
+@pytest.fixture(params=["fs", "memory", "replicated"])
+def storage(request, tmp_path):
+    if request.param == "fs":
+        yield FsStorage(tmp_path / "data")
+    elif request.param == "memory":
+        yield MemoryStorage()
+    else:  # a manager and two storage nodes of its own (every test stops all actors when it ends)
+        with EmbeddedStore(EmbeddedStoreConfig(tmp_path / "store", nodes=2)) as store:
+            yield ReplicatedStorage(store.manager_address)
+
+
+@pytest.mark.parametrize("backend", [FsStorage, MemoryStorage, ReplicatedStorage])
+def test_every_backend_has_the_ports_methods_with_its_parameters(backend):
+    for name, method in inspect.getmembers(Storage, inspect.isfunction):
+        if name.startswith("_"):
+            continue
+        mine = getattr(backend, name)
+        assert list(inspect.signature(mine).parameters) == list(inspect.signature(method).parameters), name
+
+
+def test_write_read_overwrite_size_list_delete(storage):
+    storage.write("photos/a.png", b"one")
+    storage.write("photos/a.png", b"two!")
+    storage.write("state/pending.json", b"{}")
+    assert storage.read("photos/a.png") == b"two!"  # a write is seen by the next read
+    assert storage.size("photos/a.png") == 4
+    assert storage.exists("photos/a.png") and storage.exists("state/pending.json")
+    assert storage.list("photos") == ["photos/a.png"]
+    storage.delete("photos/a.png")
+    assert not storage.exists("photos/a.png")
+    with pytest.raises(ObjectNotFound):
+        storage.read("photos/a.png")
+    with pytest.raises(ObjectNotFound):
+        storage.size("photos/a.png")
+
+
+def test_deleting_a_missing_object_is_no_error(storage):
+    storage.delete("photos/never.png")
+    assert not storage.exists("photos/never.png")
+
+
+def test_list_names_only_the_objects_directly_under_the_prefix(storage):
+    for name in ("photos/a.png", "photos/b_marks.json", "photos/deeper/c.png", "photosx/d.png"):
+        storage.write(name, b"x")
+    assert storage.list("photos") == ["photos/a.png", "photos/b_marks.json"]
+    assert storage.list("photos/") == ["photos/a.png", "photos/b_marks.json"]
+    assert storage.list("nothing") == []
+
+
+def test_any_bytes_come_back_as_written(storage):
+    data = os.urandom(3 * 1024 * 1024 + 17)  # more than one block of the replicated store's streams
+    storage.write("photos/big.png", data)
+    assert storage.read("photos/big.png") == data
+    assert storage.size("photos/big.png") == len(data)
+
+
+def test_writes_of_different_names_from_many_threads_all_land(storage):
+    names = [f"photos/{n:02d}.png" for n in range(16)]
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(lambda name: storage.write(name, name.encode()), names))
+    assert [storage.read(name) for name in names] == [name.encode() for name in names]
+
+
+@pytest.mark.parametrize("name", ["../escape", "/etc/passwd", "photos/../../x", "photos//a", "", "photos/./a"])
+def test_names_that_would_leave_the_root_are_refused(storage, name):
+    with pytest.raises(UnsafeName):
+        storage.write(name, b"x")
+    with pytest.raises(UnsafeName):
+        storage.read(name)
