@@ -182,6 +182,10 @@ class ObjectTable:
         conn.execute("UPDATE counters SET value = value + 1 WHERE name = 'seq'")
         return conn.execute("SELECT value FROM counters WHERE name = 'seq'").fetchone()[0]
 
+    def last_seq(self) -> int:
+        """The seq of the newest copy recorded so far: every copy recorded after this call has a larger one."""
+        return self._connection().execute("SELECT value FROM counters WHERE name = 'seq'").fetchone()[0]
+
     def record_put(self, object_id: str, size: int, sha256: str) -> StoredObject:
         """A new object (version 1) or a new version of an id: its copies stay, stale unless their sha matches."""
         check_object_id(object_id)
@@ -236,6 +240,15 @@ class ObjectTable:
         params = {"live": _json(live), "copies": GOOD_COPIES, "limit": limit}
         with self._read() as conn:
             return self._load(conn, f"WHERE {_GOOD} > :copies OR {_STALE} ORDER BY id LIMIT :limit", params)
+
+    def spooled_but_protected(self, live: Collection[str], limit: int = 1000) -> list[StoredObject]:
+        """Objects still marked spooled that have two good copies on live nodes already, by id: their spool copy
+        is no longer needed.  A placer leaves one so when it stops between recording the second copy and
+        releasing the spool, or records copies while the registry counts no node live (the manager stopping, or
+        just restarted); neither placing nor repairing touches an object with two good copies again."""
+        params = {"live": _json(live), "copies": GOOD_COPIES, "limit": limit}
+        with self._read() as conn:
+            return self._load(conn, f"WHERE o.spooled AND {_GOOD} >= :copies ORDER BY id LIMIT :limit", params)
 
     def add_replica(self, object_id: str, node: str, sha256: str, version: int | None = None) -> bool:
         """Records that ``node`` holds a copy hashing to ``sha256``; False, nothing changed, when the object is

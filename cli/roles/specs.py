@@ -33,7 +33,7 @@ from protos import store_pb2, store_pb2_grpc
 from storage.backend import Storage
 from store.manager.metrics import MetricsHistory, StoreMetrics
 from store.manager.node_clients import NodeClients
-from store.manager.placer import Placer
+from store.manager.placer import PlacementLocks, Placer
 from store.manager.registry import STORE_GROUP, NodeRegistry
 from store.manager.repairer import Repairer
 from store.manager.service import StoreManagerService
@@ -195,11 +195,12 @@ def store_manager_specs(
             config.listen, [(add, service, service_name)], "store-manager", [s["broker"], s["group"]]
         )
 
+    locks = PlacementLocks()  # one per manager: two versions of an id are never placed at once
     placers = [
         _child(
             f"placer-{n}",
             lambda s, n=n: Placer.start(
-                f"placer-{n}", s["broker"], s["registry"], table, spool, clients, metrics, s["repairer"]
+                f"placer-{n}", s["broker"], s["registry"], table, spool, clients, metrics, s["repairer"], locks
             ),
             none,
         )

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import structlog
 
 from store.ids import InvalidObjectId, check_object_id
-from store.model import InventoryItem
+from store.model import InventoryItem, StoredObject
 from store.reconcile import Adopt, DeleteCopy, DropCopy, RecordCopy, Reject, reconcile
 from store.table import ObjectTable
 
@@ -31,8 +31,19 @@ class InventoryOutcome:
 
 
 def apply_inventory(
-    table: ObjectTable, node: str, items: Iterable[InventoryItem], complete: bool, max_size: int
+    table: ObjectTable,
+    node: str,
+    items: Iterable[InventoryItem],
+    complete: bool,
+    max_size: int,
+    taken_after: int | None = None,
 ) -> InventoryOutcome:
+    """Applies ``node``'s inventory.  ``taken_after``: a ``table.last_seq()`` read before the node took the
+    inventory; a copy recorded after it (placed or repaired onto the node since) is never dropped for being
+    absent from a complete inventory, which was taken before the copy arrived.  Without it, a node's two
+    complete inventories of one return (the one it pushes, the one the registry pulls) raced: the first
+    made the node live, copies were placed on it, and the second, older one dropped their records, leaving
+    objects under-replicated and their copies orphans on the node."""
     items = list(items)
     ids = {item.id for item in items if isinstance(item.id, str)}
     known = {obj.id: obj for obj in table.objects_on(node)}
@@ -53,6 +64,8 @@ def apply_inventory(
         elif isinstance(action, RecordCopy):
             table.add_replica(action.object_id, node, action.sha256)
         elif isinstance(action, DropCopy):
+            if taken_after is not None and _recorded_since(known.get(action.object_id), node, taken_after):
+                continue
             dropped += table.drop_replica(action.object_id, node)
         elif isinstance(action, DeleteCopy):
             table.drop_replica(action.object_id, node)
@@ -72,6 +85,10 @@ def apply_inventory(
         dropped=dropped,
     )
     return outcome
+
+
+def _recorded_since(obj: StoredObject | None, node: str, seq: int) -> bool:
+    return obj is not None and any(r.node == node and r.seq > seq for r in obj.replicas)
 
 
 def _plausible(object_id: str) -> bool:

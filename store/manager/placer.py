@@ -20,6 +20,10 @@ message goes to the dead letters.
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import pykka
 import structlog
 
@@ -43,6 +47,43 @@ def release_spool(table: ObjectTable, spool: Spool, obj: StoredObject) -> None:
         spool.remove(obj.sha256)
 
 
+def deleted_meanwhile(table: ObjectTable, object_id: str) -> bool:
+    """A copy was made, but recording it found no object: it was deleted while the copy travelled.  The
+    caller deletes that copy on its node: the delete could not name it (the table did not record it yet),
+    no table row ever will, and the tombstone would have it deleted only when that node restarts.  (A newer
+    put of the id also fails the record: the placer then records its copy as a stale one, to be replaced; the
+    repairer, which may race a placer of the new version to that node, leaves it to the node's next
+    inventory.)"""
+    return table.get(object_id) is None
+
+
+class PlacementLocks:
+    """One lock per object id being placed, shared by a manager's placers.  Two versions of one id (a put and
+    its overwrite) are then never sent at once: without it the old version's copy could land on a node after
+    the new one's, and the node held the old bytes while the table recorded the new (a read would find it;
+    the node's scrubber, comparing with the node's own record, never would)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._held: dict[str, tuple[threading.Lock, int]] = {}  # id -> its lock, and how many placers want it
+
+    @contextmanager
+    def holding(self, object_id: str) -> Iterator[None]:
+        with self._lock:
+            lock, users = self._held.get(object_id, (threading.Lock(), 0))
+            self._held[object_id] = (lock, users + 1)
+        try:
+            with lock:
+                yield
+        finally:
+            with self._lock:
+                users = self._held[object_id][1] - 1
+                if users:
+                    self._held[object_id] = (lock, users)
+                else:
+                    del self._held[object_id]
+
+
 class Placer(pykka.ThreadingActor):
     def __init__(
         self,
@@ -54,11 +95,14 @@ class Placer(pykka.ThreadingActor):
         clients: NodeClients,
         metrics: StoreMetrics,
         repairer: pykka.ActorProxy | None = None,
+        locks: PlacementLocks | None = None,
     ) -> None:
+        """``locks`` is shared by every placer of the manager (without it, this placer's own)."""
         super().__init__()
         self.name, self.broker, self.registry = name, broker, registry
         self.table, self.spool, self.clients, self.metrics = table, spool, clients, metrics
         self.repairer = repairer
+        self.locks = locks or PlacementLocks()
 
     def on_start(self) -> None:
         self.broker.consume(self.name, self.actor_ref).get()
@@ -74,7 +118,8 @@ class Placer(pykka.ThreadingActor):
         if self.repairer is not None:
             tell_call(self.repairer.actor_ref, "placing", message.object_id)
         try:
-            self.place(message)
+            with self.locks.holding(message.object_id):
+                self.place(message)
         finally:
             if self.repairer is not None:
                 tell_call(self.repairer.actor_ref, "placed", message.object_id)
@@ -87,6 +132,7 @@ class Placer(pykka.ThreadingActor):
             if obj is None or obj.version != message.version or not obj.spooled:
                 log.info("store.placement_superseded", object_id=message.object_id, version=message.version)
                 self.metrics.placements.labels(result="superseded").inc()
+                self._release_bytes(message.sha256)
                 return
             nodes = self.registry.nodes().get()
             live = frozenset(n for n, node in nodes.items() if node.live)
@@ -108,7 +154,11 @@ class Placer(pykka.ThreadingActor):
                 return  # the repairer copies from a node, if one holds it
             tried.add(target.name)
             if self._send(obj, target.name, target.address, "secondary" if good else "primary"):
-                self.table.add_replica(obj.id, target.name, obj.sha256, obj.version)
+                if not self.table.add_replica(obj.id, target.name, obj.sha256, obj.version):
+                    if deleted_meanwhile(self.table, obj.id):
+                        self._delete_orphan(obj.id, target.name, target.address)
+                    else:  # overwritten meanwhile: the node now holds these old bytes, a stale copy to replace
+                        self.table.add_replica(obj.id, target.name, obj.sha256)
 
     def _send(self, obj: StoredObject, node: str, address: str, role: str) -> bool:
         try:
@@ -119,10 +169,27 @@ class Placer(pykka.ThreadingActor):
             if error.unreachable:
                 self.registry.call_failed(node, str(error))
             return False
+        except OSError as error:  # the spool file: a delete or an overwrite released it since the check
+            log.warning("store.spool_read_failed", object_id=obj.id, node=node, error=str(error))
+            return False  # raised, it would end the placer and, rest_for_one, restart the server after it
         self.registry.call_succeeded(node)
         self.metrics.copies.labels(reason="placement", result="ok").inc()
         log.info("store.copy_made", object_id=obj.id, node=node, role=role, size=obj.size)
         return True
+
+    def _release_bytes(self, sha256: str) -> None:
+        """A superseded version's spool file goes unless a spooled object still has those bytes: neither the
+        overwrite's placement nor a delete releases it (they release the bytes of the current version), and
+        it stayed in the spool for good."""
+        if self.spool.has(sha256) and not self.table.spooled_with(sha256):
+            self.spool.remove(sha256)
+
+    def _delete_orphan(self, object_id: str, node: str, address: str) -> None:
+        try:
+            self.clients(address).delete(object_id)
+            log.info("store.orphan_copy_deleted", object_id=object_id, node=node)
+        except NodeCallFailed as error:  # the tombstone has it deleted when the node reports again
+            log.warning("store.delete_copy_failed", object_id=object_id, node=node, error=str(error))
 
     def _settle(self, delivery: JobDelivered, reject: bool = False) -> None:
         try:

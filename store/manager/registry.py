@@ -161,8 +161,11 @@ class NodeRegistry(pykka.ThreadingActor, GroupListener):
         def pull() -> None:
             try:
                 client = self.clients(address)
+                taken_after = self.table.last_seq()
                 items = client.inventory()
-                outcome = apply_inventory(self.table, node, items, complete=True, max_size=self.max_size)
+                outcome = apply_inventory(
+                    self.table, node, items, complete=True, max_size=self.max_size, taken_after=taken_after
+                )
                 for object_id in outcome.delete:
                     client.delete(object_id)
             except Exception as error:  # noqa: BLE001 - the node may be gone again; it reports when it returns

@@ -29,9 +29,9 @@ from actorkit.messaging import tell_call
 from actorkit.ticker import Ticker
 from store.manager.metrics import StoreMetrics
 from store.manager.node_clients import NodeClients
-from store.manager.placer import release_spool
+from store.manager.placer import deleted_meanwhile, release_spool
 from store.manager.spool import Spool
-from store.model import SPOOL, Node
+from store.model import SPOOL, Node, StoredObject
 from store.node_client import NodeCallFailed
 from store.repair import CopyTask, RemoveTask, plan_copies, plan_removals
 from store.table import ObjectTable
@@ -39,6 +39,7 @@ from store.table import ObjectTable
 log = structlog.get_logger()
 
 DEFAULT_MAX_IN_FLIGHT = 2
+NEEDING_BATCH = 500  # objects needing copies read per plan: enough that the ones held back leave work for the rest
 
 
 class Repairer(pykka.ThreadingActor):
@@ -89,17 +90,28 @@ class Repairer(pykka.ThreadingActor):
         self.placing_ids.discard(object_id)
 
     def tick(self) -> None:
+        """The ticker's beat (and a change of nodes): plan, counting one more wait of each spool-only object."""
+        self._plan(count_waits=True)
+
+    def slot_freed(self) -> None:
+        """A task ended: plan the next at once (``_next``), without counting it as a tick of ``spool_grace``."""
+        self._plan(count_waits=False)
+
+    def _plan(self, count_waits: bool) -> None:
         room = self.max_in_flight - len(self.in_flight)
         if room <= 0:
             return
         nodes: dict[str, Node] = self.registry.nodes().get()
         live = frozenset(name for name, node in nodes.items() if node.live)
         busy = set(self.in_flight) | self.placing_ids
-        needing = [obj for obj in self.table.needing_copies(live, limit=room * 20) if obj.id not in busy]
+        needing = [obj for obj in self.table.needing_copies(live, limit=NEEDING_BATCH) if obj.id not in busy]
+        needing = self._spool_only_left_to_placers(needing, live, count_waits)
         tasks = plan_copies(needing, nodes, limit=room, busy=busy, failed=self.failed)
-        tasks = self._spool_tasks_left_to_placers(tasks)
         for task in tasks:
             self._start(task.object_id, task, self._copy, task, nodes)
+        for obj in self.table.spooled_but_protected(live, limit=100):
+            if obj.id not in busy:  # placed, but the spool copy stayed: let it go now
+                release_spool(self.table, self.spool, obj)
         room = self.max_in_flight - len(self.in_flight)
         if room > 0:
             surplus = [obj for obj in self.table.with_surplus(live, limit=room * 20) if obj.id not in busy]
@@ -123,6 +135,11 @@ class Repairer(pykka.ThreadingActor):
                 live = self.registry.live().get()
                 if obj is not None and obj.spooled and len(obj.good_nodes(live)) >= 2:
                     release_spool(self.table, self.spool, obj)
+            elif deleted_meanwhile(self.table, task.object_id):
+                target = self.registry.nodes().get().get(task.target)
+                if target is not None:
+                    removal = RemoveTask(task.object_id, task.target, "the object was deleted while it was copied")
+                    self.pool.submit(self._remove, removal, target.address, False)
             self.metrics.copies.labels(reason="repair", result="ok").inc()
             log.info("store.repaired", object_id=task.object_id, source=task.source, target=task.target)
             return
@@ -157,21 +174,32 @@ class Repairer(pykka.ThreadingActor):
 
     # --- inside --------------------------------------------------------------------------
 
-    def _spool_tasks_left_to_placers(self, tasks: list[CopyTask]) -> list[CopyTask]:
+    def _next(self) -> None:
+        """A task ended, so a slot is free: plan the next at once.  Waiting for the ticker instead made the
+        throttle ``max_in_flight`` tasks per tick (2 copies a second), not ``max_in_flight`` at a time, and a
+        dead node's objects took minutes to re-protect.  Told, not called, so the outcome is recorded first
+        and several endings in the mailbox plan once each."""
+        tell_call(self.actor_ref, "slot_freed")
+
+    def _spool_only_left_to_placers(
+        self, needing: list[StoredObject], live: frozenset[str], count_waits: bool = True
+    ) -> list[StoredObject]:
         """A copy from the spool is the placers' work: the repairer takes one over only when the
         replication queue is idle (nothing waiting, nothing held by a placer) and the object has waited
         ``spool_grace`` ticks in a row (a put that was just recorded may not have reached the queue yet).
-        Otherwise the two would place the same object at once, and a third copy would have to go again."""
-        waiting = {task.object_id for task in tasks if task.source == SPOOL}
-        self.spool_waits = {i: self.spool_waits.get(i, 0) + 1 for i in waiting}
+        Otherwise the two would place the same object at once, and a third copy would have to go again.
+
+        The objects held back are left out *before* planning, and every spool-only object counts its
+        waits at once: counting only the tasks planned (``max_in_flight`` of them) made the objects wait
+        their grace two at a time, and twenty spooled puts took forty seconds to reach a node."""
+        waiting = {obj.id for obj in needing if obj.spooled and not obj.good_nodes(live)}
+        if count_waits:
+            self.spool_waits = {i: self.spool_waits.get(i, 0) + 1 for i in waiting}
         if not waiting:
-            return tasks
+            return needing
         idle = self._queue_idle()
-        return [
-            task
-            for task in tasks
-            if task.source != SPOOL or (idle and self.spool_waits[task.object_id] > self.spool_grace)
-        ]
+        held = {i for i in waiting if not (idle and self.spool_waits.get(i, 0) > self.spool_grace)}
+        return [obj for obj in needing if obj.id not in held]
 
     def _queue_idle(self) -> bool:
         if self.broker is None:

@@ -196,6 +196,11 @@ class StoreManagerService(store_pb2_grpc.StoreManagerServicer):
             node = check_node_id(hello.node)
         except InvalidNodeId as error:
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(error))
+        # A complete inventory vouches for what the node held when it took it.  Once the node is live (the
+        # registry pulled and applied its inventory first) copies may have been placed on it since, so a
+        # pushed inventory then only adds and condemns, it drops nothing (see ``apply_inventory``).
+        taken_after = self.table.last_seq()
+        complete = not hello.scrub and node not in self.registry.live().get(timeout=ASK_TIMEOUT)
         if not hello.scrub:
             if not hello.address:
                 context.abort(grpc.StatusCode.INVALID_ARGUMENT, "a node's hello names the address it serves on")
@@ -205,7 +210,9 @@ class StoreManagerService(store_pb2_grpc.StoreManagerServicer):
             if part.WhichOneof("part") != "entry":
                 context.abort(grpc.StatusCode.INVALID_ARGUMENT, "one hello per inventory report, first")
             items.append(InventoryItem(part.entry.id, part.entry.size, part.entry.sha256))
-        outcome = apply_inventory(self.table, node, items, complete=not hello.scrub, max_size=self.max_size)
+        outcome = apply_inventory(
+            self.table, node, items, complete=complete, max_size=self.max_size, taken_after=taken_after
+        )
         if hello.scrub:
             self.metrics.corrupt.inc(len(outcome.delete))
         else:
