@@ -30,6 +30,18 @@ Only the death of a gateway actor it talks to (``pykka.ActorDeadError``)
 crashes the Marker: that is this worker failing, for its supervisor to
 restart (rest_for_one: the gateway and the markers after it); the unacked job
 goes back to the queue with one delivery more, as when the process dies.
+
+A stop does not wait for OCR.  The photo is marked in a thread of its own
+(``Marking``), whose outcome comes back told as ``_marked``, so the Marker's
+thread stays free to hear a stop while Tesseract runs; ``on_stop`` kills that
+Tesseract (``marking.tesseract.TesseractRuns``) and leaves the job unacked:
+cancelling the consumer gives it back to the queue, redelivered, and marking is
+idempotent.  Tesseract also dies with the marking thread and with the process
+(``PR_SET_PDEATHSIG``), so neither a stopped Marker nor a killed worker leaves
+OCR running.  Still one photo at a time: a delivery that arrives while a photo
+is being marked waits its turn (the broker hands a consumer one job at a time
+anyway).  ``ocr_timeout`` (seconds, default ``marking.ocr.ocr_timeout`` of the
+photo's size) bounds each Tesseract run: a photo over it ends FAILED.
 """
 
 from __future__ import annotations
@@ -37,6 +49,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections import deque
 
 import pykka
 import structlog
@@ -51,11 +64,13 @@ from actors.marker_decisions import (
     GiveUp,
     after_outage,
     check_max_deliveries,
+    check_ocr_timeout,
     on_delivery,
     retry_delay,
     short,
 )
 from marking import (
+    MarkResult,
     NotAnImage,
     OcrFailed,
     OcrUnavailable,
@@ -64,6 +79,7 @@ from marking import (
     counts_of,
     mark_photo,
 )
+from marking.tesseract import OcrStopped, TesseractRuns
 from ports.broker import BrokerError, JobDelivered
 from ports.group import GroupError
 from storage import layout
@@ -73,6 +89,9 @@ log = structlog.get_logger()
 
 # What marking raises for a photo it cannot mark: the message says it all.
 PHOTO_ERRORS = (NotAnImage, PhotoTooLarge, OcrFailed)
+# How long a stopping Marker waits for its marking thread once its Tesseract is killed: the thread
+# only reaps the process and removes its temporary files then (a fake ``mark`` may not end at all).
+MARKING_STOP_WAIT = 2.0
 
 
 class PhotoFault(Exception):
@@ -94,22 +113,39 @@ class Marker(pykka.ThreadingActor):
         clock=time.time,
         max_deliveries: int = DEFAULT_MAX_DELIVERIES,
         retry_pause: float = RETRY_PAUSE,
+        ocr_timeout: float | None = None,
     ) -> None:
         super().__init__()
         self.consumer, self.broker, self.group, self.storage = consumer, broker, group, storage
         self.mark, self.clock = mark, clock
         self.max_deliveries = check_max_deliveries(max_deliveries)
         self.retry_pause = retry_pause
+        # Handed to ``mark`` only when set, as its ``ocr_timeout``; else marking's own rule.
+        self.ocr_timeout = check_ocr_timeout(ocr_timeout)
         self._retry_timer: threading.Timer | None = None
+        self._waiting: deque[JobDelivered] = deque()  # deliveries waiting for the photo being marked
+        self._marking: Marking | None = None
 
     def on_start(self) -> None:
         self.broker.consume(self.consumer, self.actor_ref).get()
 
     def on_stop(self) -> None:
+        self._stop_marking()
         self._cancel()
 
     def on_failure(self, *exc_info) -> None:
+        self._stop_marking()
         self._cancel()
+
+    def _stop_marking(self) -> None:
+        """Kill the Tesseract of the photo being marked, if any; its job stays unacked."""
+        marking, self._marking = self._marking, None
+        if marking is None:
+            return
+        if marking.stop(MARKING_STOP_WAIT):
+            log.info("marker.marking_stopped", consumer=self.consumer, id=marking.job.id)
+        else:
+            log.warning("marker.marking_left_running", consumer=self.consumer, id=marking.job.id)
 
     def _cancel(self) -> None:
         if self._retry_timer is not None:
@@ -120,6 +156,16 @@ class Marker(pykka.ThreadingActor):
             pass
 
     def on_job_delivered(self, delivery: JobDelivered) -> None:
+        self._waiting.append(delivery)
+        self._take_next()
+
+    def _take_next(self) -> None:
+        """Handle the waiting deliveries until one is being marked (or none is left)."""
+        while self._marking is None and self._waiting:
+            self._handle(self._waiting.popleft())
+
+    def _handle(self, delivery: JobDelivered) -> None:
+        """Settle the delivery now, or start marking its photo (then ``_marked`` settles it)."""
         try:
             job = decode(delivery.body)
         except PoisonJob as error:
@@ -132,19 +178,33 @@ class Marker(pykka.ThreadingActor):
                 if isinstance(decision, GiveUp):
                     self._give_up(delivery, job.id, decision.reason)
                     return
-                counts = self._mark(job)
-        except PhotoFault as fault:
-            self._give_up(delivery, job.id, str(fault))
+                photo = self._read_photo(job)
+                options = {} if self.ocr_timeout is None else {"ocr_timeout": self.ocr_timeout}
+                self._marking = Marking(self.actor_ref, self.mark, delivery, job, photo, options, self.clock)
+                return
+        except (PhotoFault, Outage) as failure:
+            self._failed(delivery, job.id, failure)
             return
-        except Outage as outage:
-            decision = after_outage(delivery.deliveries, self.max_deliveries, str(outage))
-            if isinstance(decision, GiveUp):
-                self._give_up(delivery, job.id, decision.reason)
+        self._done(delivery, job.id, counts)
+
+    def _marked(self, marking: Marking, outcome: MarkResult | BaseException) -> None:
+        """Told by the marking thread: store the marks and the report, then settle the job."""
+        if marking is not self._marking:
+            return  # stopped meanwhile: its job went back to the queue
+        self._marking = None
+        job, delivery = marking.job, marking.delivery
+        if isinstance(outcome, OcrStopped):  # not stopped by this Marker: give the job back
+            log.warning("marker.ocr_stopped", id=job.id)
+            self._settle(delivery, requeue=True)
+        else:
+            try:
+                counts = self._store(job, outcome)
+            except (PhotoFault, Outage) as failure:
+                self._failed(delivery, job.id, failure)
             else:
-                self._retry(delivery, job.id, decision.reason)
-            return
-        self._multicast(JobDone(job.id, self.clock(), tuple(counts.items())))
-        self._settle(delivery, requeue=None)
+                log.info("marker.marked", id=job.id, seconds=round(self.clock() - marking.started, 3), counts=counts)
+                self._done(delivery, job.id, counts)
+        self._take_next()
 
     def requeue(self, delivery: JobDelivered) -> None:
         """Told by the retry timer: the pause is over, the job goes back to the queue."""
@@ -172,36 +232,48 @@ class Marker(pykka.ThreadingActor):
         log.info("marker.already_marked", id=job.id, redelivered=delivery.redelivered, deliveries=delivery.deliveries)
         return counts
 
-    def _mark(self, job: Job) -> dict[str, int]:
+    def _read_photo(self, job: Job) -> bytes:
         try:
-            photo = self.storage.read(job.photo).get()
+            return self.storage.read(job.photo).get()
         except ObjectNotFound:
             raise PhotoFault(f"photo {job.photo} is not in storage") from None
         except UnsafeName as error:
             raise PhotoFault(f"photo {job.photo} cannot be in storage: {error}") from None
         except OSError as error:
             raise Outage(f"storage could not be read: {_describe(error)}") from error
-        started = self.clock()
+
+    def _store(self, job: Job, outcome: MarkResult | BaseException) -> dict[str, int]:
+        """The counts of a marked photo, once its marks and report are written; what marking
+        raised (``outcome``), as the fault it is."""
+        if isinstance(outcome, BaseException):
+            raise _failure_of(job, outcome)
         try:
-            result = self.mark(photo, job.keywords, photo_id=job.id, filename=job.filename)
-            counts = counts_of(result.report)
-        except OcrUnavailable as error:
-            raise Outage(f"OCR cannot run on this worker: {error}") from error
-        except PHOTO_ERRORS as error:
-            raise PhotoFault(f"photo cannot be marked: {error}") from error
-        except Exception as error:  # whatever marking this photo raised, it is this photo's
-            log.warning("marker.marking_crashed", id=job.id, exc_info=True)
-            raise PhotoFault(f"photo cannot be marked: unexpected {type(error).__name__}: {error}") from error
-        report = json.dumps(result.report, ensure_ascii=False, indent=1).encode()
+            counts = counts_of(outcome.report)
+        except Exception as error:  # a report marking could not count is this photo's
+            raise _failure_of(job, error) from error
+        report = json.dumps(outcome.report, ensure_ascii=False, indent=1).encode()
         try:
-            self.storage.write(layout.marks_path(job.id), result.png).get()
+            self.storage.write(layout.marks_path(job.id), outcome.png).get()
             self.storage.write(layout.report_path(job.id), report).get()
         except OSError as error:
             raise Outage(f"storage could not be written: {_describe(error)}") from error
-        log.info("marker.marked", id=job.id, seconds=round(self.clock() - started, 3), counts=counts)
         return counts
 
     # -- settling a delivery --------------------------------------------------------------
+
+    def _done(self, delivery: JobDelivered, photo_id: str, counts: dict[str, int]) -> None:
+        self._multicast(JobDone(photo_id, self.clock(), tuple(counts.items())))
+        self._settle(delivery, requeue=None)
+
+    def _failed(self, delivery: JobDelivered, photo_id: str, failure: PhotoFault | Outage) -> None:
+        if isinstance(failure, PhotoFault):
+            self._give_up(delivery, photo_id, str(failure))
+            return
+        decision = after_outage(delivery.deliveries, self.max_deliveries, str(failure))
+        if isinstance(decision, GiveUp):
+            self._give_up(delivery, photo_id, decision.reason)
+        else:
+            self._retry(delivery, photo_id, decision.reason)
 
     def _give_up(self, delivery: JobDelivered, photo_id: str | None, reason: str) -> None:
         reason = short(reason)
@@ -239,6 +311,49 @@ class Marker(pykka.ThreadingActor):
             group_messages.multicast(self.group, message)
         except GroupError as error:
             log.warning("marker.send_lost", type=message.TYPE, id=message.id, error=str(error))
+
+
+class Marking:
+    """One photo being marked in a thread of its own, so that the Marker's thread stays free to
+    hear a stop: the outcome (the ``MarkResult``, or what marking raised) is told back to the
+    Marker as ``_marked``.  Its Tesseract runs in ``runs``, and dies with this thread (see
+    ``marking/tesseract.py``: the parent-death signal follows the thread that started it)."""
+
+    def __init__(self, marker: pykka.ActorRef, mark, delivery: JobDelivered, job: Job, photo: bytes, options, clock):
+        self.marker, self.delivery, self.job = marker, delivery, job
+        self.started = clock()
+        self.runs = TesseractRuns()
+        self.thread = threading.Thread(
+            target=self._run, args=(mark, photo, options), name=f"marking-{job.id[:8]}", daemon=True
+        )
+        self.thread.start()
+
+    def _run(self, mark, photo: bytes, options) -> None:
+        with self.runs:
+            try:
+                outcome = mark(photo, self.job.keywords, photo_id=self.job.id, filename=self.job.filename, **options)
+            except BaseException as error:  # noqa: BLE001 - handed to the Marker, which places it
+                outcome = error
+        tell_call(self.marker, "_marked", self, outcome)
+
+    def stop(self, wait: float) -> bool:
+        """Kill its Tesseract and wait up to ``wait`` seconds for the thread to end; whether it did."""
+        self.runs.stop()
+        self.thread.join(wait)
+        return not self.thread.is_alive()
+
+
+def _failure_of(job: Job, error: BaseException) -> PhotoFault | Outage:
+    """What an error raised while marking ``job``'s photo means.  Not an ``Exception`` (SystemExit,
+    KeyboardInterrupt) is raised again, in the Marker's thread, as if it had marked there."""
+    if isinstance(error, OcrUnavailable):
+        return Outage(f"OCR cannot run on this worker: {error}")
+    if isinstance(error, PHOTO_ERRORS):
+        return PhotoFault(f"photo cannot be marked: {error}")
+    if isinstance(error, Exception):  # whatever marking this photo raised, it is this photo's
+        log.warning("marker.marking_crashed", id=job.id, exc_info=error)
+        return PhotoFault(f"photo cannot be marked: unexpected {type(error).__name__}: {error}")
+    raise error
 
 
 def _describe(error: BaseException) -> str:

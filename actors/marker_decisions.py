@@ -15,6 +15,7 @@ FAILED with that failure as the reason.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 DEFAULT_MAX_DELIVERIES = 5
@@ -49,6 +50,20 @@ def check_max_deliveries(max_deliveries: int) -> int:
     if isinstance(max_deliveries, bool) or not isinstance(max_deliveries, int) or max_deliveries < 1:
         raise ValueError(f"max_deliveries must be an integer >= 1, not {max_deliveries!r}")
     return max_deliveries
+
+
+def check_ocr_timeout(ocr_timeout: float | None) -> float | None:
+    """``None`` (marking's own rule: ``marking.ocr.ocr_timeout`` of the photo's size) or seconds > 0.
+
+    A photo whose OCR runs over it ends FAILED (``OcrTimeout`` is the photo's fault, as every
+    ``OcrFailed`` is): another try would run out of time the same way, so it is never retried."""
+    if ocr_timeout is None:
+        return None
+    if isinstance(ocr_timeout, bool) or not isinstance(ocr_timeout, (int, float)) or not ocr_timeout > 0:
+        raise ValueError(f"ocr_timeout must be a number of seconds > 0, not {ocr_timeout!r}")
+    if not math.isfinite(ocr_timeout):
+        raise ValueError(f"ocr_timeout must be finite, not {ocr_timeout!r}")
+    return float(ocr_timeout)
 
 
 def on_delivery(deliveries: int, max_deliveries: int) -> Mark | GiveUp:

@@ -23,6 +23,7 @@ from cli.roles.process import run_role
 from cli.roles.specs import declared, register_specs, svc_specs, worker_specs
 from gateways.broker.rabbitmq import RabbitBroker
 from gateways.group.spread import SpreadGroupConnection
+from marking.ocr import OCR_TIMEOUT_BASE, OCR_TIMEOUT_PER_MEGAPIXEL
 from storage.open import open_storage, replicated_address
 
 DEFAULT_SPREAD = "4803@127.0.0.1"
@@ -214,15 +215,30 @@ def svc(
     "worker died or hung on it, or storage kept failing) is not marked but ends FAILED, so one "
     "photo cannot take down one worker after another.",
 )
+@click.option(
+    "--ocr-timeout",
+    envvar="PHOTOMARK_OCR_TIMEOUT",
+    type=click.FloatRange(0, min_open=True),
+    default=None,
+    show_envvar=True,
+    metavar="SECONDS",
+    help="How long Tesseract may read one photo: a photo it has not read by then fails with that "
+    f"reason (it is not retried) [default: {OCR_TIMEOUT_BASE:g} s plus {OCR_TIMEOUT_PER_MEGAPIXEL:g} s "
+    "per megapixel of the photo].",
+)
 @spread_option
 @amqp_option
 @queue_type_option
 @heartbeat_option
 @storage_option
-def worker(concurrency, health_listen, name, max_deliveries, spread, amqp, queue_type, heartbeat, storage_spec) -> None:
+def worker(
+    concurrency, health_listen, name, max_deliveries, ocr_timeout, spread, amqp, queue_type, heartbeat, storage_spec
+) -> None:
     """Run a worker: consumes jobs, marks photos, reports results to the Svc group."""
     name = name or f"worker-{socket.gethostname()}-{os.getpid()}"
-    config = WorkerConfig(concurrency=concurrency, health_listen=health_listen, max_deliveries=max_deliveries)
+    config = WorkerConfig(
+        concurrency=concurrency, health_listen=health_listen, max_deliveries=max_deliveries, ocr_timeout=ocr_timeout
+    )
     run_role(
         "worker",
         worker_specs(

@@ -1,6 +1,10 @@
 """Read the words of a photo with Tesseract: preprocessing, then exactly one
 ``image_to_data`` call, then word boxes mapped back to the upright photo.
 
+Tesseract runs as ``marking/tesseract.py`` starts it: it dies with the worker (even
+on SIGKILL), and OCR started inside ``with TesseractRuns():`` can be stopped from
+another thread (``read_words`` then raises ``OcrStopped``).
+
 Preprocessing is what measured better on ``tests/data/eval/dev`` (see
 ``bench/quality.py``); the settings are recorded in every report.
 """
@@ -22,6 +26,9 @@ from dataclasses import asdict, dataclass
 
 import pytesseract
 from PIL import Image, ImageOps
+
+from marking import tesseract
+from marking.tesseract import OcrStopped
 
 # Tesseract cannot read an image whose shorter side is under this (Sauvola
 # binarisation needs a window of 2 * 2 + 3 pixels: "whsize must be >= 2"
@@ -187,19 +194,16 @@ def read_words(
     A photo too small to hold text (``holds_text``) is not read: no words.
     Tesseract gets ``timeout`` seconds (default ``ocr_timeout``); raises
     ``OcrFailed`` (``OcrTimeout``) when it fails, crashes or runs out of time
-    on the photo, ``OcrUnavailable`` when it cannot run here at all."""
+    on the photo, ``OcrUnavailable`` when it cannot run here at all, and
+    ``OcrStopped`` when the ``TesseractRuns`` it runs in were stopped."""
     if not holds_text(image.size, settings):
         return []
     prepared, scale = prepare(image, settings)
     timeout = ocr_timeout(image.size) if timeout is None else timeout
     try:
-        data = pytesseract.image_to_data(
-            prepared,
-            lang=settings.lang,
-            config=settings.config(),
-            output_type=pytesseract.Output.DICT,
-            timeout=timeout,
-        )
+        data = tesseract.image_to_data(prepared, settings.lang, settings.config(), timeout)
+    except OcrStopped:
+        raise
     except _RUN_ERRORS as error:
         raise ocr_error(error, timeout) from error
     return words_from_data(data, scale, image.size)

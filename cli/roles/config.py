@@ -47,6 +47,9 @@ class WorkerConfig:
     health_listen: str = ""  # ip:port of the health-only gRPC server; none when empty
     # A job handed to workers more times than this (each died or hung on it) ends FAILED unmarked.
     max_deliveries: int = DEFAULT_MAX_DELIVERIES
+    # Seconds one Tesseract run may take on a photo before it is killed and the job ends FAILED;
+    # None: marking's own rule, 60 s plus 10 s per megapixel (``marking.ocr.ocr_timeout``).
+    ocr_timeout: float | None = None
 
 
 DEFAULT_STORE_MANAGER = "127.0.0.1:50071"

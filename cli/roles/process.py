@@ -2,8 +2,10 @@
 
 On a signal the top supervisor stops its children in reverse order: the group
 membership first (the Register stops handing this Svc out), then the servers, the
-actors (a marker finishes or hands back its job: an unacked job returns to the
-queue), and the gateways last, closing their connections.
+actors (a marker does not wait for OCR: it kills its Tesseract and hands back its
+job, which returns to the queue unacked), and the gateways last, closing their
+connections.  Tesseract also dies with the process when it is killed outright
+(``marking/tesseract.py``).
 """
 
 from __future__ import annotations

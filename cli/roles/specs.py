@@ -156,7 +156,12 @@ def worker_specs(
             _child(
                 f"marker-{number}",
                 lambda s, consumer=consumer: Marker.start(
-                    consumer, s["broker"], s["group"], s["storage"], max_deliveries=config.max_deliveries
+                    consumer,
+                    s["broker"],
+                    s["group"],
+                    s["storage"],
+                    max_deliveries=config.max_deliveries,
+                    ocr_timeout=config.ocr_timeout,
                 ),
                 shared,
             )

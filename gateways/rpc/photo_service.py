@@ -3,10 +3,16 @@
 Handlers run on gRPC's threads and are the edge where asking actors and waiting
 is right.  Checks on an upload run here, before anything is written, so a bad
 upload costs the Svc nothing; the Uploader actor does the writing and queueing.
+
+While the Svc stops, its actors go (after its server, but a handler already
+running, a long ``Status`` wait above all, outlives the server's grace): a handler
+that finds an actor gone answers UNAVAILABLE, "the Svc is stopping", as a client
+expects of a server going away, rather than failing with ``ActorDeadError``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 
 import grpc
@@ -23,6 +29,7 @@ log = structlog.get_logger()
 
 BLOCK_SIZE = 256 * 1024
 ASK_TIMEOUT = 120.0
+STOPPING = "the Svc is stopping"
 STATES = {
     "READY": photos_pb2.READY,
     "PROCESSING": photos_pb2.PROCESSING,
@@ -64,7 +71,8 @@ class PhotoService(photos_pb2_grpc.PhotoServiceServicer):
         except BadUpload as error:
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(error))
         try:
-            photo_id = self.uploader.upload(upload).get(timeout=ASK_TIMEOUT)
+            with _while_running(context):
+                photo_id = self.uploader.upload(upload).get(timeout=ASK_TIMEOUT)
         except JobNotQueued as error:
             context.abort(grpc.StatusCode.UNAVAILABLE, str(error))
         return photos_pb2.UploadReply(id=photo_id, size=len(upload.data))
@@ -90,15 +98,19 @@ class PhotoService(photos_pb2_grpc.PhotoServiceServicer):
 
     def Status(self, request, context):  # noqa: N802
         photo_id = self._checked_id(request.id, context)
+        with _while_running(context):
+            return self._status(photo_id, request.wait_ms, context)
+
+    def _status(self, photo_id: str, wait_ms: int, context):
         state, message = self._state(photo_id)
-        if state == photo_status.PROCESSING and request.wait_ms:
+        if state == photo_status.PROCESSING and wait_ms:
             future = pykka.ThreadingFuture()
             self.notifier.watch(photo_id, future).get(timeout=ASK_TIMEOUT)
             try:
                 state, message = self._state(photo_id)
                 if state == photo_status.PROCESSING:
                     try:
-                        future.get(timeout=min(request.wait_ms, 600_000) / 1000)
+                        future.get(timeout=min(wait_ms, 600_000) / 1000)
                     except pykka.Timeout:
                         pass
                     state, message = self._state(photo_id)
@@ -115,12 +127,13 @@ class PhotoService(photos_pb2_grpc.PhotoServiceServicer):
         return reply
 
     def Pending(self, request, context):  # noqa: N802
-        member, synced, (version, entries) = (
-            self.pending.member().get(timeout=ASK_TIMEOUT),
-            self.pending.is_synced().get(timeout=ASK_TIMEOUT),
-            self.pending.snapshot().get(timeout=ASK_TIMEOUT),
-        )
-        leading = bool(self.leader and self.leader.is_leading().get(timeout=ASK_TIMEOUT))
+        with _while_running(context):
+            member, synced, (version, entries) = (
+                self.pending.member().get(timeout=ASK_TIMEOUT),
+                self.pending.is_synced().get(timeout=ASK_TIMEOUT),
+                self.pending.snapshot().get(timeout=ASK_TIMEOUT),
+            )
+            leading = bool(self.leader and self.leader.is_leading().get(timeout=ASK_TIMEOUT))
         reply = photos_pb2.PendingReply(member=member, leader=leading, synced=synced, version=version)
         for entry in entries:
             reply.entries.add(
@@ -130,7 +143,8 @@ class PhotoService(photos_pb2_grpc.PhotoServiceServicer):
 
     def Download(self, request, context):  # noqa: N802
         photo_id = self._checked_id(request.id, context)
-        state, message = self._state(photo_id)
+        with _while_running(context):
+            state, message = self._state(photo_id)
         if state != photo_status.READY:
             yield photos_pb2.DownloadReply(status=photos_pb2.DownloadStatus(state=STATES[state], message=message))
             if state == photo_status.NOT_FOUND:
@@ -138,9 +152,19 @@ class PhotoService(photos_pb2_grpc.PhotoServiceServicer):
                 context.set_details(f"no photo with id {photo_id}")
             return
         name = layout.report_path(photo_id) if request.report else layout.marks_path(photo_id)
-        data = self.storage.read(name).get(timeout=ASK_TIMEOUT)
+        with _while_running(context):
+            data = self.storage.read(name).get(timeout=ASK_TIMEOUT)
         yield photos_pb2.DownloadReply(
             status=photos_pb2.DownloadStatus(state=photos_pb2.READY, message=message, size=len(data))
         )
         for offset in range(0, len(data), BLOCK_SIZE):
             yield photos_pb2.DownloadReply(block=data[offset : offset + BLOCK_SIZE])
+
+
+@contextlib.contextmanager
+def _while_running(context):
+    """Asks of the Svc's actors: one that is gone (the Svc is stopping) ends the call UNAVAILABLE."""
+    try:
+        yield
+    except pykka.ActorDeadError:
+        context.abort(grpc.StatusCode.UNAVAILABLE, STOPPING)

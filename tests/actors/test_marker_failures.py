@@ -482,11 +482,11 @@ def test_the_worker_command_takes_max_deliveries_from_an_option_or_the_environme
     assert refused.exit_code == 2 and "--max-deliveries" in refused.output
 
 
-def test_worker_specs_hand_max_deliveries_to_every_marker(fakes):
+def test_worker_specs_hand_max_deliveries_and_the_ocr_time_limit_to_every_marker(fakes):
     from cli.roles.config import WorkerConfig
     from cli.roles.specs import worker_specs
 
-    config = WorkerConfig(concurrency=2, max_deliveries=2)
+    config = WorkerConfig(concurrency=2, max_deliveries=2, ocr_timeout=12.5)
     specs = worker_specs(
         config, "wk", lambda: fakes.backend, lambda s: fakes.connection("wk").actor_ref, shared={"broker": fakes.broker}
     )
@@ -495,4 +495,5 @@ def test_worker_specs_hand_max_deliveries_to_every_marker(fakes):
         ref = spec.start(dict(started))
         started[spec.name] = ref if isinstance(ref, pykka.ActorProxy) else ref.proxy()
     assert [started[f"marker-{n}"].max_deliveries.get() for n in (1, 2)] == [2, 2]
+    assert [started[f"marker-{n}"].ocr_timeout.get() for n in (1, 2)] == [12.5, 12.5]
     assert WorkerConfig().max_deliveries == DEFAULT_MAX_DELIVERIES

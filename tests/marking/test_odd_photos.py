@@ -30,6 +30,7 @@ from marking import (
     mark_photo,
 )
 from marking import ocr as ocr_module
+from marking import tesseract as tesseract_module
 from marking.ocr import (
     MAX_OCR_SIDE,
     MIN_OCR_SIDE,
@@ -111,7 +112,7 @@ def test_a_photo_too_small_or_thin_to_hold_text_is_not_read(size, monkeypatch):
     def no_tesseract(*args, **kwargs):
         raise AssertionError("Tesseract was run")
 
-    monkeypatch.setattr(pytesseract, "image_to_data", no_tesseract)
+    monkeypatch.setattr(tesseract_module, "image_to_data", no_tesseract)
     assert not holds_text(size)
     assert read_words(Image.new("RGB", size, "white")) == []
 
@@ -147,7 +148,7 @@ def test_the_reported_tesseract_failure_becomes_an_ocr_failure(monkeypatch):
             1, "Error in pixSauvolaBinarizeTiled: whsize must be >= 2 Error during processing."
         )
 
-    monkeypatch.setattr(pytesseract, "image_to_data", sauvola_fails)
+    monkeypatch.setattr(tesseract_module, "image_to_data", sauvola_fails)
     with pytest.raises(OcrFailed, match=r"exit status 1\): Error in pixSauvolaBinarizeTiled"):
         read_words(Image.new("RGB", (200, 100), "white"))
 
