@@ -34,6 +34,7 @@ from store.model import InventoryItem
 
 MAX_MESSAGE_BYTES = 4 * 1024 * 1024  # gRPC's default; blocks are at most streams.BLOCK
 MAX_RECONNECT_BACKOFF_MS = 2000
+MIN_TRANSFER_RATE = 4 * 1024 * 1024  # bytes per second below which a transfer counts as stalled
 COPY_FAILED_AT = "photomark-copy-failed-at"  # trailing metadata of a CopyTo whose target failed: "target"
 UNREACHABLE = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED})
 
@@ -93,9 +94,18 @@ def _failed_at_target(error: grpc.RpcError) -> bool:
 
 
 class NodeClient:
-    def __init__(self, address: str, timeout: float = 30.0, transfer_timeout: float | None = None) -> None:
-        """``timeout`` bounds each call; ``transfer_timeout`` (default: ``timeout``) those that move an object."""
-        self.address, self.timeout = address, timeout
+    def __init__(
+        self,
+        address: str,
+        timeout: float = 30.0,
+        transfer_timeout: float | None = None,
+        min_rate: float = MIN_TRANSFER_RATE,
+    ) -> None:
+        """``timeout`` bounds each call; ``transfer_timeout`` (default: ``timeout``) those that move objects of
+        unknown size (the inventory).  A transfer of a known size gets ``timeout`` plus the time it takes at
+        ``min_rate`` bytes per second: a node that stalls (paused, or its disk hung) fails the call in a time
+        in proportion to the object, not after minutes, and the manager counts it as failing."""
+        self.address, self.timeout, self.min_rate = address, timeout, min_rate
         self.transfer_timeout = timeout if transfer_timeout is None else transfer_timeout
         self.channel = grpc.insecure_channel(
             address,
@@ -133,12 +143,18 @@ class NodeClient:
 
     def put(self, object_id: str, data: bytes, sha256: str) -> Stored:
         """Stores ``data`` as ``object_id``; the node keeps it only if it hashes to ``sha256``."""
-        return self.put_stream(streams.Header(object_id, len(data), sha256), streams.blocks_of(data))
+        header = streams.Header(object_id, len(data), sha256)
+        return self.put_stream(header, streams.blocks_of(data), timeout=self.deadline(len(data)))
 
     def put_file(self, object_id: str, path: str | os.PathLike[str], size: int, sha256: str) -> Stored:
         """Stores ``size`` bytes of the file at ``path``, read and sent in blocks, never whole."""
         with open(path, "rb") as file:
-            return self.put_stream(streams.Header(object_id, size, sha256), _bounded_blocks(file, size))
+            header = streams.Header(object_id, size, sha256)
+            return self.put_stream(header, _bounded_blocks(file, size), timeout=self.deadline(size))
+
+    def deadline(self, size: int | None) -> float:
+        """How long a transfer of ``size`` bytes may take (``transfer_timeout`` when the size is unknown)."""
+        return self.transfer_timeout if size is None else self.timeout + size / self.min_rate
 
     def put_stream(self, header: streams.Header, blocks: Iterable[bytes], timeout: float | None = None) -> Stored:
         """Stores the stream ``blocks`` under ``header``; an error reading ``blocks`` is raised as it was."""
@@ -161,24 +177,27 @@ class NodeClient:
         return Stored(reply.id, reply.size, reply.sha256)
 
     @contextmanager
-    def _getting(self, object_id: str):
+    def _getting(self, object_id: str, size: int | None = None):
         with self._calling(f"getting {object_id}"):
-            stream = self.stub.Get(store_pb2.GetRequest(id=object_id), timeout=self.transfer_timeout)
+            stream = self.stub.Get(store_pb2.GetRequest(id=object_id), timeout=self.deadline(size))
             try:
                 yield stream
             finally:
                 stream.cancel()  # a no-op once the stream has ended
 
-    def get(self, object_id: str, expect_sha256: str = "") -> bytes:
-        """The object's bytes, verified by size and by ``expect_sha256`` (else the sha256 the node recorded)."""
-        with self._getting(object_id) as stream:
+    def get(self, object_id: str, expect_sha256: str = "", size: int | None = None) -> bytes:
+        """The object's bytes, verified by size and by ``expect_sha256`` (else the sha256 the node recorded);
+        ``size``, when the caller knows it, sets the deadline."""
+        with self._getting(object_id, size) as stream:
             _, data = streams.collect(stream, expect_sha256)
         return data
 
-    def get_into(self, object_id: str, into: BinaryIO, expect_sha256: str = "") -> streams.Header:
+    def get_into(
+        self, object_id: str, into: BinaryIO, expect_sha256: str = "", size: int | None = None
+    ) -> streams.Header:
         """Writes the object to ``into`` block by block (not fsynced), verified like ``get``; on a failure
         ``into`` holds a part, which the caller discards.  Returns the header, with the sha256 checked."""
-        with self._getting(object_id) as stream:
+        with self._getting(object_id, size) as stream:
             header, blocks = streams.split(stream)
             if expect_sha256:
                 header = streams.Header(header.id, header.size, expect_sha256)
@@ -196,12 +215,12 @@ class NodeClient:
             entries = self.stub.Inventory(store_pb2.InventoryRequest(), timeout=self.transfer_timeout)
             return [InventoryItem(entry.id, entry.size, entry.sha256) for entry in entries]
 
-    def copy_to(self, object_id: str, target: str, sha256: str) -> int:
+    def copy_to(self, object_id: str, target: str, sha256: str, size: int | None = None) -> int:
         """Has the node stream its copy to the node at ``target``, which keeps it only if it hashes to
         ``sha256``; returns the size copied."""
         request = store_pb2.CopyToRequest(id=object_id, target=target, sha256=sha256)
         with self._calling(f"copying {object_id} to {target}"):
-            return self.stub.CopyTo(request, timeout=self.transfer_timeout).size
+            return self.stub.CopyTo(request, timeout=self.deadline(size)).size
 
     def usage(self) -> NodeUsage:
         with self._calling("asking for usage"):

@@ -16,6 +16,7 @@ from collections.abc import Callable, Mapping
 
 import pykka
 
+from actorkit.owner import Owner
 from actorkit.supervisor import ChildSpec
 from actors.announcer import Announcer
 from actors.directory import Directory
@@ -33,7 +34,7 @@ from protos import store_pb2, store_pb2_grpc
 from storage.backend import Storage
 from store.manager.metrics import MetricsHistory, StoreMetrics
 from store.manager.node_clients import NodeClients
-from store.manager.placer import PlacementLocks, Placer
+from store.manager.placer import PlacementLocks, Placer, sweep_spool
 from store.manager.registry import STORE_GROUP, NodeRegistry
 from store.manager.repairer import Repairer
 from store.manager.service import StoreManagerService
@@ -187,6 +188,7 @@ def store_manager_specs(
     registry hears the first view).  The table, the spool and the node clients outlive restarts."""
     clients = clients or NodeClients()
     metrics = metrics or StoreMetrics()
+    sweep_spool(table, spool)
     metrics.watch(table, lambda: {name for name, node in table.nodes().items() if node.state is NodeState.LIVE})
     service_name = store_pb2.DESCRIPTOR.services_by_name["StoreManager"].full_name
     none: Siblings = NONE_SHARED
@@ -212,6 +214,7 @@ def store_manager_specs(
         for n in range(1, config.placers + 1)
     ]
     return [
+        _child("node-clients", lambda s: Owner.start("the clients of the storage nodes", clients.close), none),
         _child("broker", broker, none),
         _child("group", group, none),
         _subscribed(
@@ -267,6 +270,9 @@ def store_node_specs(
         first_pass_after=config.scrub_first_pass_after,
     )
     return [
+        _child(
+            "clients", lambda s: Owner.start("the node's clients", lambda: (service.close(), manager.close())), none
+        ),
         _child("group", group, none),
         _child("server", server, none),
         _child("membership", lambda s: Membership.start(s["group"], [STORE_GROUP]), none),

@@ -7,7 +7,7 @@ import threading
 from store.node_client import NodeClient
 
 DEFAULT_CALL_TIMEOUT = 10.0  # a small call (delete, usage)
-DEFAULT_TRANSFER_TIMEOUT = 600.0  # a whole object streamed
+DEFAULT_TRANSFER_TIMEOUT = 600.0  # an inventory (a whole disk hashed); an object gets a deadline by its size
 
 
 class NodeClients:

@@ -47,6 +47,17 @@ def release_spool(table: ObjectTable, spool: Spool, obj: StoredObject) -> None:
         spool.remove(obj.sha256)
 
 
+def sweep_spool(table: ObjectTable, spool: Spool) -> list[str]:
+    """At the manager's start, before it takes puts: removes the spool files no spooled object has (a manager
+    killed between marking an object placed and removing its file leaves one behind).  Returns their hashes."""
+    orphans = [sha256 for sha256 in spool.hashes() if not table.spooled_with(sha256)]
+    for sha256 in orphans:
+        spool.remove(sha256)
+    if orphans:
+        log.info("store.spool_swept", files=len(orphans))
+    return orphans
+
+
 def deleted_meanwhile(table: ObjectTable, object_id: str) -> bool:
     """A copy was made, but recording it found no object: it was deleted while the copy travelled.  The
     caller deletes that copy on its node: the delete could not name it (the table did not record it yet),

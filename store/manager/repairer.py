@@ -221,7 +221,7 @@ class Repairer(pykka.ThreadingActor):
             if task.source == SPOOL:
                 self.clients(target).put_file(task.object_id, self.spool.path(task.sha256), task.size, task.sha256)
             else:
-                self.clients(nodes[task.source].address).copy_to(task.object_id, target, task.sha256)
+                self.clients(nodes[task.source].address).copy_to(task.object_id, target, task.sha256, task.size)
         except NodeCallFailed as failure:
             error, blame = str(failure), self._blame(task, failure)
         except OSError as failure:  # the spool file

@@ -91,7 +91,7 @@ class StoreManagerService(store_pb2_grpc.StoreManagerServicer):
         live = frozenset(name for name, node in nodes.items() if node.live)
         for rank, name in enumerate(obj.good_nodes(live)):
             try:
-                data = self.clients(nodes[name].address).get(obj.id, expect_sha256=obj.sha256)
+                data = self.clients(nodes[name].address).get(obj.id, expect_sha256=obj.sha256, size=obj.size)
             except NodeCallFailed as error:
                 if error.unreachable:
                     self.registry.call_failed(name, str(error))

@@ -175,7 +175,10 @@ def _write_record(path: Path, record: _Record) -> None:
 
 
 class NodeDisk:
-    def __init__(self, root: str | os.PathLike[str], max_size: int) -> None:
+    def __init__(self, root: str | os.PathLike[str], max_size: int, sweep: bool = True) -> None:
+        """The node directory at ``root``.  ``sweep`` (a node starting): what an earlier run left half done is
+        swept and re-recorded.  ``sweep=False`` opens a directory a running node is using, only to look at
+        it (a check, a test): nothing is removed or written, a put in progress keeps its temporaries."""
         if max_size < 1:
             raise ValueError(f"max_size must be at least 1 byte, got {max_size}")
         self.root = Path(root)
@@ -184,7 +187,7 @@ class NodeDisk:
         self.objects.mkdir(parents=True, exist_ok=True)
         self._stripes = tuple(threading.Lock() for _ in range(LOCK_STRIPES))
         self._count_lock = threading.Lock()
-        self._count, self._bytes = self._recover()
+        self._count, self._bytes = self._recover() if sweep else self._tally()
 
     # -- names ----------------------------------------------------------------------------------
 
@@ -393,6 +396,11 @@ class NodeDisk:
         if swept:
             log.info("store.disk_swept", root=str(self.root), removed=swept)
         return count, size
+
+    def _tally(self) -> tuple[int, int]:
+        """The count and bytes of the objects held, found without touching anything."""
+        sizes = [size for object_id in self.ids() if (size := _regular_size(self.objects / object_id)) is not None]
+        return len(sizes), sum(sizes)
 
     def _check_record(self, path: Path) -> int:
         """Records the object at ``path`` if its record is missing or belongs to another file; returns its size."""

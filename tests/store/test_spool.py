@@ -44,3 +44,17 @@ def test_removing_is_idempotent(tmp_path):
     spool.remove(sha)
     spool.remove(sha)
     assert not spool.has(sha)
+
+
+def test_a_spool_file_no_spooled_object_has_is_swept_at_the_managers_start(tmp_path):
+    from store.manager.placer import sweep_spool
+    from store.table import ObjectTable
+
+    spool = Spool(tmp_path / "spool")
+    table = ObjectTable(tmp_path / "objects.sqlite")
+    kept = spool.receive(Header("a", 3), [b"abc"])
+    table.record_put("a", 3, kept)
+    orphan = spool.receive(Header("b", 3), [b"xyz"])  # placed, then the manager died before removing it
+    assert sweep_spool(table, spool) == [orphan]
+    assert spool.hashes() == [kept]
+    table.close()
