@@ -45,6 +45,7 @@ bench: $(STAMPS)/system-test venv  ## run the benchmarks (each prints ratios aga
 	$(BIN)/python bench/throughput.py
 	$(BIN)/python bench/group.py
 	$(BIN)/python bench/store.py
+	$(BIN)/python bench/clients.py
 
 # `make mutation MODULE=actors/job.py` tests one module of mutation/modules.toml; JOBS=2 tests two mutants at a time.
 MODULE ?=

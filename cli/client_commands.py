@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import mimetypes
 import sys
 from pathlib import Path
 
@@ -47,22 +46,22 @@ def connect(register_address: str, svc_address: str | None, wait: float = 5.0) -
 
 
 def upload_photo(client: PhotoClient, photo: Path, keywords: tuple[str, ...]) -> str:
-    data = photo.read_bytes()
-    content_type = mimetypes.guess_type(photo.name)[0] or ""
-    with output.rpc_errors(f"uploading {photo}"), output.transfer(f"uploading {photo.name}", len(data)) as moved:
-        return client.upload(data, list(keywords), filename=photo.name, content_type=content_type, progress=moved)
+    """Uploads PHOTO streamed from disk, with a progress bar when it is large and stderr is a terminal."""
+    with output.rpc_errors(f"uploading {photo}"), output.os_errors(f"reading {photo}"):
+        with output.transfer(f"uploading {photo.name}", photo.stat().st_size) as meter:
+            return client.upload_file(photo, list(keywords), progress=meter)
 
 
 def download_to(client: PhotoClient, photo_id: str, out: Path, report: bool = False) -> None:
-    with output.rpc_errors(f"downloading {photo_id}"):
-        with output.transfer(f"downloading {out.name}", None) as moved:
-            result = client.download(photo_id, report=report, progress=moved)
+    """Streams the photo's marks (or report) into OUT, which appears whole or not at all."""
+    with output.rpc_errors(f"downloading {photo_id}"), output.os_errors(f"writing {out}"):
+        with output.transfer(f"downloading {out.name}") as meter:
+            result = client.download_to(photo_id, out, report=report, on_size=meter.expect, progress=meter)
     if result.state != "READY":
         code = {"NOT_FOUND": output.EXIT_NOT_FOUND, "PROCESSING": output.EXIT_NOT_READY}.get(
             result.state, output.EXIT_ERROR
         )
         output.fail(f"{photo_id} is {result.state}: {result.message}", code)
-    out.write_bytes(result.data)
 
 
 def print_status(reply) -> None:

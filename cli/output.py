@@ -50,19 +50,63 @@ def rpc_errors(what: str):
 
 
 @contextmanager
-def transfer(description: str, total: int | None):
-    """A progress bar for an upload or download; silent when stderr is not a terminal."""
-    with Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        DownloadColumn(),
-        TransferSpeedColumn(),
-        console=console,
-        transient=True,
-        disable=not console.is_terminal,
-    ) as progress:
-        task = progress.add_task(description, total=total)
-        yield lambda moved: progress.advance(task, moved)
+def os_errors(what: str):
+    """Turns a failure to read or write a local file into one clear line and exit code 1."""
+    try:
+        yield
+    except OSError as error:
+        fail(f"{what}: {error}")
+
+
+PROGRESS_FROM = 4 * 1024 * 1024  # smaller transfers go by too fast for a progress bar to mean anything
+
+
+class Meter:
+    """What a transfer reports to: call it with the bytes moved since the last call; ``expect(total)`` once the
+    size is known (a download learns it from the Svc's first reply).  The bar appears only on a terminal, for a
+    transfer of ``PROGRESS_FROM`` bytes or more; otherwise the meter counts and shows nothing."""
+
+    def __init__(self, description: str, on: Console, minimum: int) -> None:
+        self.description, self.on, self.minimum = description, on, minimum
+        self.moved = 0
+        self._progress: Progress | None = None
+        self._task = None
+
+    def expect(self, total: int) -> None:
+        if self._progress is not None or total < self.minimum or not self.on.is_terminal:
+            return
+        self._progress = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            DownloadColumn(),
+            TransferSpeedColumn(),
+            console=self.on,
+            transient=True,
+        )
+        self._task = self._progress.add_task(self.description, total=total, completed=self.moved)
+        self._progress.start()
+
+    def __call__(self, moved: int) -> None:
+        self.moved += moved
+        if self._progress is not None:
+            self._progress.advance(self._task, moved)
+
+    def close(self) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+
+
+@contextmanager
+def transfer(description: str, total: int | None = None, on: Console | None = None, minimum: int = PROGRESS_FROM):
+    """A ``Meter`` for an upload or download, with a progress bar on ``on`` (stderr by default) when it is a
+    terminal and the transfer is large; ``total`` None until the meter is told (``Meter.expect``)."""
+    meter = Meter(description, on or console, minimum)
+    if total is not None:
+        meter.expect(total)
+    try:
+        yield meter
+    finally:
+        meter.close()
 
 
 def counts_table(counts: list[tuple[str, int]]) -> Table:

@@ -25,7 +25,7 @@ from rich.console import Console
 from rich.table import Table
 
 from cli.client_commands import register_option
-from cli.output import counts_table
+from cli.output import counts_table, transfer
 from gateways.rpc.client import STATE_NAMES, PhotoClient, RegisterClient
 
 HELP = {
@@ -111,7 +111,8 @@ class Shell:
         if len(args) < 2:
             raise ShellError("usage: " + HELP["upload"])
         photo = Path(args[0]).expanduser()
-        photo_id = self.client.upload(photo.read_bytes(), args[1:], filename=photo.name)
+        with transfer(f"uploading {photo.name}", photo.stat().st_size, on=self.console) as meter:
+            photo_id = self.client.upload_file(photo, args[1:], progress=meter)
         self.console.print(self._seen(photo_id))
 
     def do_status(self, args: list[str]) -> None:
@@ -129,11 +130,11 @@ class Shell:
             raise ShellError("usage: " + HELP["report" if report else "download"])
         photo_id = self._seen(self._id(args[0]))
         out = Path(args[1]) if len(args) > 1 else Path(f"{photo_id}_marks.{'json' if report else 'png'}")
-        result = self.client.download(photo_id, report=report)
+        with transfer(f"downloading {out.name}", on=self.console) as meter:
+            result = self.client.download_to(photo_id, out, report=report, on_size=meter.expect, progress=meter)
         if result.state != "READY":
             raise ShellError(f"{photo_id} is {result.state}: {result.message}")
-        out.write_bytes(result.data)
-        self.console.print(f"wrote {out} ({len(result.data)} bytes)")
+        self.console.print(f"wrote {out} ({result.size} bytes)")
 
     def do_download(self, args: list[str]) -> None:
         self._download(args, report=False)
@@ -194,8 +195,11 @@ def run(shell: Shell, session: PromptSession) -> None:
             continue
         except EOFError:
             break
-        if not shell.run_line(line):
-            break
+        try:
+            if not shell.run_line(line):
+                break
+        except KeyboardInterrupt:  # Ctrl-C stops the command (a transfer leaves no partial file), not the shell
+            shell.console.print("interrupted")
     shell.close()
 
 

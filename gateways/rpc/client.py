@@ -1,16 +1,28 @@
-"""Clients of the Register and of a Svc, for the command line and the tests."""
+"""Clients of the Register and of a Svc, for the command line and the tests.
+
+Transfers stream, never holding a photo whole: ``upload_file`` reads the photo from disk a block at a
+time (the header announces the file's size), and ``download_to`` writes the blocks as they arrive to a
+temporary file beside the target, renamed over it only once every announced byte is there, so a failed
+or interrupted download (an error, a server gone, Ctrl-C) leaves the target as it was and no partial file.
+``upload`` (bytes) and ``download`` (into memory) remain for small payloads and the tests.
+"""
 
 from __future__ import annotations
 
+import mimetypes
+import os
+import secrets
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
 
 import grpc
 
 from protos import photos_pb2, photos_pb2_grpc, register_pb2, register_pb2_grpc
 
-BLOCK_SIZE = 256 * 1024
+BLOCK_SIZE = 256 * 1024  # the proto asks for 64 KiB to 1 MiB per block
 Progress = Callable[[int], None]  # called with the bytes moved since the last call
 STATE_NAMES = {value: name for name, value in photos_pb2.State.items()}
 
@@ -48,7 +60,34 @@ class RegisterClient:
 class Download:
     state: str  # READY, PROCESSING, FAILED, NOT_FOUND
     message: str
-    data: bytes = b""
+    data: bytes = b""  # from ``download`` only; ``download_to`` leaves the bytes in the file
+    size: int = 0  # bytes received when READY
+
+
+class IncompleteDownload(OSError):
+    """The stream ended with fewer (or more) bytes than its status announced."""
+
+
+def _counted(blocks: Iterable[bytes], progress: Progress | None) -> Iterator[bytes]:
+    """``blocks`` unchanged, reporting each one to ``progress`` once it was handed on."""
+    for block in blocks:
+        yield block
+        if progress is not None:
+            progress(len(block))
+
+
+def _file_blocks(file: BinaryIO, size: int, block_size: int) -> Iterator[bytes]:
+    """At most ``size`` bytes of ``file`` in blocks: a file that grew since its size was taken sends what was
+    announced, one that shrank sends less (which the Svc refuses as truncated)."""
+    left = size
+    while left > 0 and (block := file.read(min(block_size, left))):
+        left -= len(block)
+        yield block
+
+
+def partial_path(target: Path) -> Path:
+    """A fresh hidden name beside ``target`` for a download in progress (same directory, so the rename is atomic)."""
+    return target.with_name(f".{target.name}.{secrets.token_hex(6)}.part")
 
 
 class PhotoClient:
@@ -65,6 +104,8 @@ class PhotoClient:
         finally:
             register.close()
 
+    # -- upload --
+
     def upload(
         self,
         data: bytes,
@@ -74,19 +115,57 @@ class PhotoClient:
         progress: Progress | None = None,
         block_size: int = BLOCK_SIZE,
     ) -> str:
-        def requests() -> Iterator[photos_pb2.UploadRequest]:
-            yield photos_pb2.UploadRequest(
-                header=photos_pb2.UploadHeader(
-                    filename=filename, keywords=keywords, content_type=content_type, size=len(data)
-                )
-            )
-            for offset in range(0, len(data), block_size):
-                block = data[offset : offset + block_size]
-                yield photos_pb2.UploadRequest(block=block)
-                if progress:
-                    progress(len(block))
+        """Uploads photo bytes held in memory; ``upload_file`` streams a photo from disk."""
+        size = len(data)
+        header = photos_pb2.UploadHeader(filename=filename, keywords=keywords, content_type=content_type, size=size)
+        blocks = (data[offset : offset + block_size] for offset in range(0, size, block_size))
+        return self._upload(header, blocks, progress)
 
-        return self.stub.Upload(requests(), timeout=self.timeout).id
+    def upload_file(
+        self,
+        path: str | os.PathLike[str],
+        keywords: list[str],
+        filename: str | None = None,
+        content_type: str | None = None,
+        progress: Progress | None = None,
+        block_size: int = BLOCK_SIZE,
+    ) -> str:
+        """Uploads the photo at ``path``, read and sent a block at a time; returns its id.
+
+        ``filename`` defaults to the file's name, ``content_type`` to the one its extension suggests."""
+        path = Path(path)
+        if content_type is None:
+            content_type = mimetypes.guess_type(path.name)[0] or ""
+        with path.open("rb") as file:
+            size = os.fstat(file.fileno()).st_size
+            header = photos_pb2.UploadHeader(
+                filename=path.name if filename is None else filename,
+                keywords=keywords,
+                content_type=content_type,
+                size=size,
+            )
+            return self._upload(header, _file_blocks(file, size, block_size), progress)
+
+    def _upload(self, header: photos_pb2.UploadHeader, blocks: Iterable[bytes], progress: Progress | None) -> str:
+        failed: list[BaseException] = []
+
+        def requests() -> Iterator[photos_pb2.UploadRequest]:
+            try:
+                yield photos_pb2.UploadRequest(header=header)
+                for block in _counted(blocks, progress):
+                    yield photos_pb2.UploadRequest(block=block)
+            except Exception as error:  # gRPC would only say CANCELLED: keep what went wrong on this side
+                failed.append(error)
+                raise
+
+        try:
+            return self.stub.Upload(requests(), timeout=self.timeout).id
+        except grpc.RpcError:
+            if failed:
+                raise failed[0] from None
+            raise
+
+    # -- status --
 
     def status(self, photo_id: str, wait_ms: int = 0) -> photos_pb2.StatusReply:
         return self.stub.Status(
@@ -105,6 +184,29 @@ class PhotoClient:
     def pending(self) -> photos_pb2.PendingReply:
         return self.stub.Pending(photos_pb2.PendingRequest(), timeout=self.timeout)
 
+    # -- download --
+
+    def _open_download(self, photo_id: str, report: bool):
+        """The Download stream and its first reply, the status."""
+        stream = self.stub.Download(photos_pb2.DownloadRequest(id=photo_id, report=report), timeout=self.timeout)
+        first = next(stream, None)
+        if first is None or first.WhichOneof("part") != "status":
+            stream.cancel()
+            raise IncompleteDownload(f"download of {photo_id}: the Svc sent no status first")
+        return stream, first.status
+
+    @staticmethod
+    def _blocks(stream, photo_id: str, size: int) -> Iterator[bytes]:
+        """The blocks of a READY download, checked against the announced ``size``."""
+        received = 0
+        for reply in stream:
+            received += len(reply.block)
+            if received > size:
+                raise IncompleteDownload(f"download of {photo_id} sent more than the {size} bytes announced")
+            yield reply.block
+        if received != size:
+            raise IncompleteDownload(f"download of {photo_id} ended after {received} of {size} bytes")
+
     def download(
         self,
         photo_id: str,
@@ -112,24 +214,53 @@ class PhotoClient:
         on_size: Callable[[int], None] | None = None,
         progress: Progress | None = None,
     ) -> Download:
-        stream = self.stub.Download(photos_pb2.DownloadRequest(id=photo_id, report=report), timeout=self.timeout)
-        first = next(stream)
-        status = first.status
+        """The marked photo (or report) in memory; ``download_to`` streams it into a file."""
+        stream, status = self._open_download(photo_id, report)
         state = STATE_NAMES[status.state]
         if state != "READY":
             stream.cancel()
             return Download(state, status.message)
         if on_size:
             on_size(status.size)
-        blocks = []
-        for reply in stream:
-            blocks.append(reply.block)
-            if progress:
-                progress(len(reply.block))
-        data = b"".join(blocks)
-        if len(data) != status.size:
-            raise OSError(f"download of {photo_id} ended after {len(data)} of {status.size} bytes")
-        return Download(state, status.message, data)
+        try:
+            data = b"".join(_counted(self._blocks(stream, photo_id, status.size), progress))
+        finally:
+            stream.cancel()  # a no-op once the stream ended
+        return Download(state, status.message, data, len(data))
+
+    def download_to(
+        self,
+        photo_id: str,
+        target: str | os.PathLike[str],
+        report: bool = False,
+        on_size: Callable[[int], None] | None = None,
+        progress: Progress | None = None,
+    ) -> Download:
+        """Streams the marked photo (or report) into ``target``: the blocks go to a temporary file beside it,
+        fsynced and renamed over ``target`` once all arrived.  On any failure, an interruption (Ctrl-C)
+        included, the temporary file is removed and ``target`` is left as it was.  When the photo is not
+        READY, nothing is written and the returned ``Download`` says where it stands."""
+        stream, status = self._open_download(photo_id, report)
+        state = STATE_NAMES[status.state]
+        if state != "READY":
+            stream.cancel()
+            return Download(state, status.message)
+        if on_size:
+            on_size(status.size)
+        target = Path(target)
+        partial = partial_path(target)
+        try:
+            with open(os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666), "wb") as file:
+                for block in _counted(self._blocks(stream, photo_id, status.size), progress):
+                    file.write(block)
+                file.flush()
+                os.fsync(file.fileno())
+            os.replace(partial, target)
+        except BaseException:
+            stream.cancel()
+            partial.unlink(missing_ok=True)
+            raise
+        return Download(state, status.message, size=status.size)
 
     def close(self) -> None:
         self.channel.close()
