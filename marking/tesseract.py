@@ -8,9 +8,10 @@ parsing, its errors), so a failure reads exactly as it did through pytesseract
 (``ocr.ocr_error`` turns it into the photo's or the machine's fault), but starts the
 process itself:
 
-* Tesseract dies with the process that started it, even on SIGKILL: between fork and
-  exec the child asks Linux for SIGKILL when its parent goes (``PR_SET_PDEATHSIG``,
-  kept across exec, so it holds for any ``tesseract_cmd``, wrapped or not).  Linux
+* Tesseract dies with the process that started it, even on SIGKILL: it is started
+  through ``setpriv --pdeathsig KILL``, which asks Linux for SIGKILL when its parent
+  goes (``PR_SET_PDEATHSIG``, kept across exec, so it holds for any ``tesseract_cmd``,
+  wrapped or not).  Linux
   sends it when the *thread* that started the child ends, not only the process:
   Tesseract must be started from a thread that waits for it, as ``run`` does (a
   Marker's marking thread lives until its Tesseract is done, and a Marker that stops
@@ -27,10 +28,10 @@ process itself:
 from __future__ import annotations
 
 import contextvars
-import ctypes
 import errno
 import os
 import shlex
+import shutil
 import signal
 import subprocess
 import sys
@@ -40,9 +41,7 @@ import pytesseract
 from PIL import Image
 from pytesseract import pytesseract as _pt
 
-PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
-_KILL = int(signal.SIGKILL)
-_prctl = ctypes.CDLL(None, use_errno=True).prctl if sys.platform.startswith("linux") else None
+_SETPRIV = shutil.which("setpriv") if sys.platform.startswith("linux") else None
 
 
 class OcrStopped(RuntimeError):
@@ -144,28 +143,27 @@ def run(args: list[str], timeout: float) -> None:
 
 def _popen(args: list[str]) -> subprocess.Popen:
     return subprocess.Popen(
-        args,
+        _dying_with_parent(args),
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         env=os.environ,
         process_group=0,
-        preexec_fn=_die_with(os.getpid()) if _prctl is not None else None,  # noqa: PLW1509 - see _die_with
     )
 
 
-def _die_with(parent: int):
-    """The child's last step before exec: SIGKILL when its parent (thread) goes, and at once if
-    the parent went already (before the request).  It runs between fork and exec of a threaded
-    process, so it takes no lock and imports nothing: one system call through a function bound
-    at import, and two more."""
-
-    def die_with_parent() -> None:
-        _prctl(PR_SET_PDEATHSIG, _KILL, 0, 0, 0)
-        if os.getppid() != parent:
-            os.kill(os.getpid(), _KILL)
-
-    return die_with_parent
+def _dying_with_parent(args: list[str]) -> list[str]:
+    """``args`` run through ``setpriv --pdeathsig KILL`` (util-linux), which asks Linux for the
+    parent-death signal and then execs Tesseract, which keeps it.  Not a ``preexec_fn``: that would
+    make Python fork the whole process (instead of vfork and exec), and in a process with gRPC's
+    threads the forked child runs gRPC's fork handlers and can abort before it ever execs.  Without
+    ``setpriv`` (not Linux) Tesseract runs plainly: a stop still kills it, a SIGKILL of the worker
+    does not.  A Tesseract that does not exist is ENOENT here, as it would be from ``Popen``."""
+    if _SETPRIV is None:
+        return args
+    if shutil.which(args[0]) is None:
+        raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), args[0])
+    return [_SETPRIV, "--pdeathsig", "KILL", "--", *args]
 
 
 def _kill_group(process: subprocess.Popen) -> None:

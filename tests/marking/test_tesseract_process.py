@@ -135,11 +135,14 @@ def test_tesseract_dies_when_the_process_that_started_it_is_killed(slow):
 def test_tesseract_dies_when_the_thread_that_started_it_ends(slow):
     """The parent-death signal follows the thread that forked: a Marker's marking thread waits for
     its Tesseract, so this only happens when that thread is killed with the process; here a thread
-    that starts Tesseract and returns without waiting shows the rule."""
+    that starts Tesseract and returns without waiting for it to end shows the rule.  (It returns once
+    Tesseract runs: the signal is asked for between start and exec, and a parent that is already gone
+    by then is not watched.)"""
     started: dict = {}
 
     def start_only() -> None:
         started["process"] = tesseract._popen([str(slow.path), "in.png", "out"])
+        slow.running()
 
     thread = threading.Thread(target=start_only)
     thread.start()
