@@ -10,19 +10,32 @@ to hold text (1x1, 2x2, 1xN, 10000x3) is accepted: a worker marks it without
 OCR and reports every keyword 0 times, which is the true answer; refusing it
 would tie uploads to the OCR's internals.  An animated photo is accepted and
 its first frame marked.
+
+A streamed upload is checked in three steps, so no photo is ever whole in memory:
+the keywords and the announced size with the header (``check_keywords``,
+``check_size``); the format, dimensions and pixel limit from the first block(s)
+(``identify``: a decompression bomb or a text file is refused before the rest
+arrives, and the format names the stored file); and the full decode, the
+worker's, on the stored bytes once they are all there (``check_photo_file``).
 """
 
 from __future__ import annotations
 
+import io
+import os
 from dataclasses import dataclass
+from typing import BinaryIO
 
-from marking.photo import NotAnImage, PhotoTooLarge, open_photo, pixel_limit
+from PIL import Image, UnidentifiedImageError
+
+from marking.photo import NotAnImage, PhotoTooLarge, markable_mode, open_photo, pixel_limit
 
 MAX_KEYWORDS = 100
 MAX_KEYWORD_LENGTH = 100
 DEFAULT_MAX_BYTES = 50 * 1024 * 1024
 DEFAULT_MAX_PIXELS = 100_000_000
 
+IDENTIFY_BYTES = 64 * 1024  # what ``identify`` wants to see of a photo (all of a smaller one)
 # Pillow format name -> extension in storage (storage/layout.py).
 EXTENSIONS = {"PNG": "png", "JPEG": "jpg", "MPO": "jpg", "GIF": "gif", "BMP": "bmp", "TIFF": "tiff", "WEBP": "webp"}
 
@@ -101,10 +114,114 @@ def check_photo(data: bytes, limits: Limits) -> tuple[str, int, int]:
     return ext, width, height
 
 
+# The first bytes of each accepted format, for a photo whose header Pillow cannot read from its first
+# block alone (a TIFF whose first directory sits at the end of the file, a JPEG with a long EXIF).
+MAGIC = (
+    (b"\x89PNG\r\n\x1a\n", "png"),
+    (b"\xff\xd8\xff", "jpg"),
+    (b"GIF87a", "gif"),
+    (b"GIF89a", "gif"),
+    (b"BM", "bmp"),
+    (b"II*\x00", "tiff"),
+    (b"MM\x00*", "tiff"),
+)
+
+
+def sniff(prefix: bytes) -> str | None:
+    """The extension the first bytes of a photo announce, or None."""
+    if prefix[:4] == b"RIFF" and prefix[8:12] == b"WEBP":
+        return "webp"
+    return next((ext for magic, ext in MAGIC if prefix.startswith(magic)), None)
+
+
+def _describe(error: Exception) -> str:
+    return str(error) or type(error).__name__
+
+
+def _checked_header(image: Image.Image, max_pixels: int) -> tuple[str, int, int]:
+    """Extension, width and height of an opened (not yet decoded) photo, with the checks a worker makes
+    before it decodes: the pixel limit, a size of zero, a pixel mode that cannot be turned into colour."""
+    width, height = image.size
+    if width * height > max_pixels:
+        raise TooLarge(
+            f"photo too large to decode: {width}x{height} = {width * height} pixels "
+            f"(limit {max_pixels}, a possible decompression bomb): over the limit of {max_pixels} pixels"
+        )
+    if width == 0 or height == 0:
+        raise BadUpload(f"not a decodable image: {width}x{height} pixels")
+    ext = EXTENSIONS.get(image.format or "")
+    if ext is None:
+        raise BadUpload(f"unsupported photo format {image.format}: use PNG, JPEG, GIF, BMP, TIFF or WebP")
+    if not markable_mode(image.mode):
+        raise BadUpload(f"a {image.format} image in pixel mode {image.mode}, which cannot be turned into colour")
+    return ext, width, height
+
+
+def identify(prefix: bytes, limits: Limits, whole: bool = False) -> str:
+    """The extension of the photo whose first bytes are ``prefix`` (at least ``IDENTIFY_BYTES`` of it, or
+    all of it when ``whole``), refusing early what its header already condemns: too many pixels, a format
+    the Svc does not accept, no image at all.  The full decode comes later (``check_photo_file``)."""
+    max_pixels = min(limits.max_pixels, pixel_limit())
+    try:
+        image = Image.open(io.BytesIO(prefix))
+    except Image.DecompressionBombError as error:
+        raise TooLarge(f"photo too large to decode: {error}: over the limit of {max_pixels} pixels") from None
+    except MemoryError:
+        raise
+    except Exception:  # noqa: BLE001 - Pillow cannot read the header from the first bytes alone
+        ext = None if whole else sniff(prefix)
+        if ext is None:
+            what = f"{len(prefix)} bytes" if whole else f"the first {len(prefix)} bytes"
+            raise BadUpload(f"not an image: {what} in no format Pillow knows") from None
+        return ext
+    with image:
+        return _checked_header(image, max_pixels)[0]
+
+
+def check_photo_file(file: BinaryIO, limits: Limits) -> tuple[str, int, int]:
+    """``check_photo`` of the photo in ``file`` (open for reading, at its start), which Pillow reads as it
+    decodes: the bytes are never all in memory (the pixels are, as a worker's decode holds them)."""
+    size = os.fstat(file.fileno()).st_size
+    if not size:
+        raise BadUpload("empty upload: no photo bytes arrived")
+    check_size(size, 0, limits)
+    max_pixels = min(limits.max_pixels, pixel_limit())
+    try:
+        image = Image.open(file)
+    except Image.DecompressionBombError as error:
+        raise TooLarge(f"photo too large to decode: {error}: over the limit of {max_pixels} pixels") from None
+    except UnidentifiedImageError:
+        raise BadUpload(f"not an image: {size} bytes in no format Pillow knows") from None
+    except MemoryError:
+        raise
+    except Exception as error:  # noqa: BLE001 - Pillow's parsers raise many kinds on odd files
+        raise BadUpload(f"not a decodable image: {_describe(error)}") from None
+    with image:
+        ext, width, height = _checked_header(image, max_pixels)
+        try:
+            image.load()
+        except Image.DecompressionBombError as error:
+            raise TooLarge(f"photo too large to decode: {error}: over the limit of {max_pixels} pixels") from None
+        except MemoryError:
+            raise
+        except Exception as error:  # noqa: BLE001 - truncated or corrupt data, in any of Pillow's ways
+            raise BadUpload(f"not a decodable {image.format} image: {_describe(error)}") from None
+    return ext, width, height
+
+
+def check_photo_path(path: str | os.PathLike[str], limits: Limits) -> tuple[str, int, int]:
+    """``check_photo_file`` of the file at ``path``."""
+    with open(path, "rb") as file:
+        return check_photo_file(file, limits)
+
+
+def clean_filename(filename: str, ext: str) -> str:
+    return (filename or "").replace("\\", "/").rsplit("/", 1)[-1][:255] or f"photo.{ext}"
+
+
 def validate(data: bytes, keywords: list[str], filename: str, announced_size: int, limits: Limits) -> ValidUpload:
     words = check_keywords(keywords)
     if announced_size and announced_size != len(data):
         raise BadUpload(f"truncated upload: {len(data)} bytes arrived of the {announced_size} announced")
     ext, width, height = check_photo(data, limits)
-    name = (filename or "").replace("\\", "/").rsplit("/", 1)[-1][:255] or f"photo.{ext}"
-    return ValidUpload(data, ext, width, height, words, name)
+    return ValidUpload(data, ext, width, height, words, clean_filename(filename, ext))

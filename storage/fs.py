@@ -18,11 +18,11 @@ import errno
 import os
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TypeVar
 
-from storage.backend import ObjectNotFound, UnsafeName, check_name
+from storage.backend import READ_BLOCK, ObjectNotFound, UnsafeName, check_name
 
 T = TypeVar("T")
 STALE_RETRY_SECONDS = 3.0
@@ -41,6 +41,46 @@ def retrying_stale(read: Callable[[], T], seconds: float = STALE_RETRY_SECONDS) 
         pause = min(pause * 2, 0.2)
 
 
+def _fsync_directory(path: Path) -> None:
+    directory = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(directory)
+    finally:
+        os.close(directory)
+
+
+class FsWriter:
+    """Blocks go to a temporary beside the final name as they come; ``commit`` fsyncs it, renames it over
+    the final name and fsyncs the directory; ``abort`` (or a failed commit) removes the temporary."""
+
+    def __init__(self, path: Path, size: int | None = None) -> None:
+        self.path, self.size, self.written = path, size, 0
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+        self.file = open(self.temporary, "wb")  # noqa: SIM115 - closed by commit or abort
+
+    def write(self, block: bytes) -> None:
+        self.file.write(block)
+        self.written += len(block)
+
+    def commit(self) -> None:
+        try:
+            if self.size is not None and self.written != self.size:
+                raise ValueError(f"{self.path.name}: {self.written} bytes written, {self.size} were announced")
+            self.file.flush()
+            os.fsync(self.file.fileno())
+            self.file.close()
+            os.replace(self.temporary, self.path)
+        except BaseException:
+            self.abort()
+            raise
+        _fsync_directory(self.path.parent)
+
+    def abort(self) -> None:
+        self.file.close()
+        self.temporary.unlink(missing_ok=True)
+
+
 class FsStorage:
     def __init__(self, root: str | os.PathLike[str]) -> None:
         self.root = Path(root).resolve()
@@ -53,23 +93,26 @@ class FsStorage:
         return path
 
     def write(self, name: str, data: bytes) -> None:
-        path = self.path(name)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+        writer = self.open_writer(name)
         try:
-            with open(temporary, "wb") as file:
-                file.write(data)
-                file.flush()
-                os.fsync(file.fileno())
-            os.replace(temporary, path)
+            writer.write(data)
         except BaseException:
-            temporary.unlink(missing_ok=True)
+            writer.abort()
             raise
-        directory = os.open(path.parent, os.O_RDONLY)
+        writer.commit()
+
+    def open_writer(self, name: str, size: int | None = None) -> FsWriter:
+        return FsWriter(self.path(name), size)
+
+    def read_blocks(self, name: str, block_size: int = READ_BLOCK) -> Iterator[bytes]:
+        path = self.path(name)
         try:
-            os.fsync(directory)
-        finally:
-            os.close(directory)
+            file = retrying_stale(lambda: open(path, "rb"))  # noqa: SIM115 - closed when the blocks end
+        except FileNotFoundError:
+            raise ObjectNotFound(name) from None
+        with file:
+            while block := file.read(block_size):
+                yield block
 
     def read(self, name: str) -> bytes:
         path = self.path(name)

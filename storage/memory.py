@@ -3,8 +3,33 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
 
-from storage.backend import ObjectNotFound, check_name
+from storage.backend import READ_BLOCK, ObjectNotFound, check_name
+
+
+class MemoryWriter:
+    """Blocks gathered aside; ``commit`` puts the whole object in place at once."""
+
+    def __init__(self, storage: MemoryStorage, name: str, size: int | None) -> None:
+        self.storage, self.name, self.size = storage, name, size
+        self.parts: list[bytes] | None = []
+
+    def write(self, block: bytes) -> None:
+        if self.parts is None:
+            raise ValueError(f"{self.name}: the writer has ended")
+        self.parts.append(bytes(block))
+
+    def commit(self) -> None:
+        if self.parts is None:
+            raise ValueError(f"{self.name}: the writer has ended")
+        data, self.parts = b"".join(self.parts), None
+        if self.size is not None and len(data) != self.size:
+            raise ValueError(f"{self.name}: {len(data)} bytes written, {self.size} were announced")
+        self.storage.write(self.name, data)
+
+    def abort(self) -> None:
+        self.parts = None
 
 
 class MemoryStorage:
@@ -20,6 +45,14 @@ class MemoryStorage:
     def write(self, name: str, data: bytes) -> None:
         with self._lock:
             self._objects[self._check(name)] = bytes(data)
+
+    def open_writer(self, name: str, size: int | None = None) -> MemoryWriter:
+        return MemoryWriter(self, self._check(name), size)
+
+    def read_blocks(self, name: str, block_size: int = READ_BLOCK) -> Iterator[bytes]:
+        data = self.read(name)
+        for start in range(0, len(data), block_size):
+            yield data[start : start + block_size]
 
     def read(self, name: str) -> bytes:
         with self._lock:

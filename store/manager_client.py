@@ -17,7 +17,9 @@ call; gRPC channels and stubs are thread-safe, so one client may serve many thre
 
 from __future__ import annotations
 
+import hashlib
 import os
+import queue
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -268,6 +270,30 @@ class ManagerClient:
             raise StoreCallFailed(grpc.StatusCode.DATA_LOSS, detail, what, self.address, refused_here=True)
         return PutResult(reply.id or header.id, reply.size, reply.sha256 or header.sha256, reply.version)
 
+    def put_stream(self, object_id: str, size: int) -> PutStream:
+        """A put whose ``size`` bytes are handed over in blocks as they come (``PutStream.write``), for a
+        sender that never holds the object whole; the manager answers at ``PutStream.commit``."""
+        return PutStream(self, streams.Header(check_object_id(object_id), size))
+
+    def get_blocks(self, object_id: str) -> Iterator[bytes]:
+        """The object's blocks as they arrive, never the object whole.  The manager verified the copy it
+        sends; the blocks are checked against the header's size and sha256 as they pass, and a stream that
+        does not match ends with ``StoreCallFailed`` (``DATA_LOSS``) after its last block, so a reader that
+        goes on to commit anything must wait for the end.  ``ObjectMissing`` at the first block."""
+        check_object_id(object_id)
+        with self._getting(object_id) as stream:
+            header, blocks = streams.split(stream)
+            _check_verified(header)
+            digest, size = hashlib.sha256(), 0
+            for block in blocks:
+                size += len(block)
+                if size > header.size:
+                    raise streams.StreamError(f"{object_id}: more than the {header.size} bytes announced")
+                digest.update(block)
+                yield block
+            if size != header.size or digest.hexdigest() != header.sha256:
+                raise streams.StreamError(f"{object_id}: {size} bytes with another sha256 than announced")
+
     @contextmanager
     def _getting(self, object_id: str):
         """The gRPC stream of a get, cancelled on the way out (a no-op once it has ended), its errors mapped."""
@@ -348,3 +374,66 @@ class ManagerClient:
 
         with self._calling(f"reporting the inventory of node {hello.node}"):
             return self.stub.ReportInventory(reports(), timeout=self.transfer_timeout)
+
+
+_END, _ABORT = object(), object()
+
+
+class PutStream:
+    """One put in flight: gRPC's own thread sends the header and then each block ``write`` queues (at most
+    ``depth`` blocks wait, so a fast writer waits for the wire rather than filling memory).  ``commit``
+    ends the stream and returns the manager's answer, checked against the sha256 of what was sent;
+    ``abort`` cancels the call, and the manager keeps nothing of it."""
+
+    def __init__(self, client: ManagerClient, header: streams.Header, depth: int = 4) -> None:
+        self.client, self.header = client, header
+        self.blocks: queue.Queue = queue.Queue(maxsize=depth)
+        self.digest, self.sent, self.ended = hashlib.sha256(), 0, False
+        self.call = client.stub.Put.future(self._requests(), timeout=client.transfer_timeout)
+
+    def _requests(self) -> Iterator[store_pb2.PutRequest]:
+        yield store_pb2.PutRequest(header=self.header.message())
+        while (block := self.blocks.get()) is not _END:
+            if block is _ABORT:
+                return
+            yield store_pb2.PutRequest(block=block)
+
+    def _offer(self, item: object) -> None:
+        """Queue ``item`` unless the call has ended (refused, cancelled): then nobody takes it any more."""
+        while not self.call.done():
+            try:
+                self.blocks.put(item, timeout=0.1)
+                return
+            except queue.Full:
+                continue
+
+    def write(self, block: bytes) -> None:
+        if self.ended:
+            raise ValueError(f"{self.header.id}: the put has ended")
+        self.sent += len(block)
+        if self.sent > self.header.size:
+            raise ValueError(f"{self.header.id}: more than the {self.header.size} bytes announced")
+        self.digest.update(block)
+        self._offer(bytes(block))
+        if self.call.done():
+            self.commit()  # the manager refused the stream: its answer, as an error, now
+
+    def commit(self) -> PutResult:
+        what = f"putting {self.header.id}"
+        self.ended = True
+        self._offer(_END)
+        with self.client._calling(what):
+            reply = self.call.result()
+        sha256 = self.digest.hexdigest()
+        if reply.sha256 and reply.sha256 != sha256:
+            detail = f"the manager recorded sha256 {reply.sha256}, the bytes sent hash to {sha256}"
+            raise StoreCallFailed(grpc.StatusCode.DATA_LOSS, detail, what, self.client.address, refused_here=True)
+        return PutResult(reply.id or self.header.id, reply.size, reply.sha256 or sha256, reply.version)
+
+    def abort(self) -> None:
+        self.ended = True
+        self.call.cancel()
+        try:
+            self.blocks.put_nowait(_ABORT)  # a sender waiting for a block ends
+        except queue.Full:
+            pass

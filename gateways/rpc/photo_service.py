@@ -1,8 +1,26 @@
-"""The Svc's gRPC face: ``PhotoService`` (Upload, Download, Status).
+"""The Svc's gRPC face: ``PhotoService`` (Upload, Download, Status, Pending), on gRPC's asyncio server.
 
-Handlers run on gRPC's threads and are the edge where asking actors and waiting
-is right.  Checks on an upload run here, before anything is written, so a bad
-upload costs the Svc nothing; the Uploader actor does the writing and queueing.
+Handlers are coroutines on the server's event loop, so a waiting call costs no
+thread.  Nothing on the loop blocks:
+
+* a short ask of an actor (``proxy.method().get()``) runs on a small pool of
+  threads (``asks``): pykka futures have no callbacks, and awaiting one would
+  call ``get()`` on the loop.  The asks are short (a mailbox round trip, a
+  stat), so a bounded pool serves any number of calls in turn;
+* a long wait never holds a thread: ``Status(wait_ms)`` waits on an asyncio
+  future that the Notifier wakes through ``LoopWaker`` (``call_soon_threadsafe``),
+  bounded by ``wait_ms``; an upload's confirm is the Uploader's
+  ``concurrent.futures.Future``, awaited with ``asyncio.wrap_future``;
+* storage I/O (each block written or read) runs on the ``io`` pool, and the
+  decode check in processes of its own (``Decoder``).
+
+An upload is streamed (``Incoming``): its first block(s) name the format and
+refuse a bomb or a text file at once (``identify``), then every block goes to
+the storage's writer (the photo's final name, invisible until committed) and to
+a local temporary file, one block in flight while the next arrives.  When the
+last block is in, the worker's full decode runs on that file; only then is the
+object committed and the job queued.  An upload that is refused, fails, or is
+cancelled by its client leaves nothing in storage.
 
 While the Svc stops, its actors go (after its server, but a handler already
 running, a long ``Status`` wait above all, outlives the server's grace): a handler
@@ -12,23 +30,50 @@ expects of a server going away, rather than failing with ``ActorDeadError``.
 
 from __future__ import annotations
 
+import asyncio
+import atexit
+import concurrent.futures
 import contextlib
 import json
+import multiprocessing
+import os
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
 
 import grpc
 import pykka
 import structlog
 
 from actors import photo_status
-from actors.upload_validation import DEFAULT_LIMITS, BadUpload, Limits, TooLarge, check_size, validate
+from actors.job import Job
+from actors.upload_validation import (
+    DEFAULT_LIMITS,
+    IDENTIFY_BYTES,
+    BadUpload,
+    Limits,
+    TooLarge,
+    check_keywords,
+    check_photo_path,
+    check_size,
+    clean_filename,
+    identify,
+)
 from actors.uploader import JobNotQueued
 from protos import photos_pb2, photos_pb2_grpc
 from storage import layout
+from storage.backend import READ_BLOCK
 
 log = structlog.get_logger()
 
-BLOCK_SIZE = 256 * 1024
+BLOCK_SIZE = READ_BLOCK  # downloads go out in blocks of 1 MiB
 ASK_TIMEOUT = 120.0
+MAX_WAIT_MS = 600_000
+ASK_THREADS = 16
+IO_THREADS = 16
+DECODERS = min(os.cpu_count() or 2, 4)
 STOPPING = "the Svc is stopping"
 STATES = {
     "READY": photos_pb2.READY,
@@ -36,6 +81,79 @@ STATES = {
     "FAILED": photos_pb2.FAILED,
     "NOT_FOUND": photos_pb2.NOT_FOUND,
 }
+
+
+class LoopWaker:
+    """What the Notifier sets when a photo leaves PROCESSING: hands the value to ``future`` on its loop."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, future: asyncio.Future) -> None:
+        self.loop, self.future = loop, future
+
+    def set(self, value: str | None) -> None:
+        self.loop.call_soon_threadsafe(self._settle, value)  # RuntimeError once the loop closed
+
+    def _settle(self, value: str | None) -> None:
+        if not self.future.done():
+            self.future.set_result(value)
+
+
+class Decoder:
+    """The decode check's processes, shared by the Svcs of one process and started at the first check.
+
+    The worker's full decode holds every pixel (a 50 MB photo is some 50 MB of pixels): in a process of
+    its own, that memory is not the Svc's and is given back when the check ends, a hostile file that
+    crashes Pillow costs the check and not the Svc, and decodes run beside the Svc's event loop on every
+    core.  Started with ``spawn``: a fork of a process running gRPC's threads is not safe."""
+
+    def __init__(self, processes: int = DECODERS) -> None:
+        self.processes, self.pool, self.lock = processes, None, threading.Lock()
+
+    def _pool(self) -> concurrent.futures.ProcessPoolExecutor:
+        with self.lock:
+            if self.pool is None:
+                context = multiprocessing.get_context("spawn")
+                self.pool = concurrent.futures.ProcessPoolExecutor(self.processes, mp_context=context)
+                atexit.register(self.pool.shutdown, wait=True, cancel_futures=True)
+            return self.pool
+
+    async def check(self, path: str, limits: Limits) -> tuple[str, int, int]:
+        pool = self._pool()
+        try:
+            return await asyncio.wrap_future(pool.submit(check_photo_path, path, limits))
+        except concurrent.futures.process.BrokenProcessPool:
+            with self.lock:
+                if self.pool is pool:
+                    self.pool = None  # a new one at the next check
+            raise BadUpload("not a decodable image: the decoder crashed on it") from None
+
+
+DECODER = Decoder()
+
+
+class Incoming:
+    """One upload's bytes on their way: to the storage's writer and to a local temporary file (for the
+    decode check), every block as it comes; nothing of it in storage unless ``commit`` ran."""
+
+    def __init__(self, writer: Any) -> None:
+        self.writer = writer
+        self.copy = tempfile.NamedTemporaryFile(prefix="photomark-upload-")  # noqa: SIM115 - closed by end()
+
+    def write(self, block: bytes) -> None:
+        self.writer.write(block)
+        self.copy.write(block)
+
+    def flush(self) -> None:
+        self.copy.flush()
+
+    def commit(self) -> None:
+        self.writer.commit()
+
+    def end(self, committed: bool) -> None:
+        try:
+            if not committed:
+                self.writer.abort()
+        finally:
+            self.copy.close()
 
 
 class PhotoService(photos_pb2_grpc.PhotoServiceServicer):
@@ -50,90 +168,181 @@ class PhotoService(photos_pb2_grpc.PhotoServiceServicer):
     ) -> None:
         self.uploader, self.pending, self.notifier, self.storage = uploader, pending, notifier, storage
         self.limits, self.leader = limits, leader
+        self.asks = concurrent.futures.ThreadPoolExecutor(ASK_THREADS, thread_name_prefix="svc-ask")
+        self.io = concurrent.futures.ThreadPoolExecutor(IO_THREADS, thread_name_prefix="svc-io")
 
-    def Upload(self, request_iterator, context):  # noqa: N802 - gRPC's name
+    def close(self) -> None:
+        """The pools go with the server (``GrpcServer`` calls this once the server has stopped)."""
+        for pool in (self.asks, self.io):
+            pool.shutdown(wait=False, cancel_futures=True)
+
+    async def _ask(self, call: Callable[[], pykka.Future]) -> Any:
+        """``call()`` (a proxy call) and its answer, waited for on the ask pool, never on the loop."""
+        return await asyncio.get_running_loop().run_in_executor(self.asks, lambda: call().get(timeout=ASK_TIMEOUT))
+
+    async def _on(self, pool: concurrent.futures.Executor, function: Callable, *args: Any) -> Any:
+        return await asyncio.get_running_loop().run_in_executor(pool, function, *args)
+
+    # -- Upload -----------------------------------------------------------------------------------------
+
+    async def Upload(self, request_iterator, context):  # noqa: N802 - gRPC's name
+        async with _while_running(context):
+            try:
+                job, size = await self._receive(request_iterator)
+            except TooLarge as error:
+                await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, str(error))
+            except BadUpload as error:
+                await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(error))
+            try:
+                queued = await self._ask(lambda: self.uploader.queue(job))
+            except pykka.ActorDeadError:
+                self.storage.delete(job.photo)  # the job was never announced: its photo goes (if storage still can)
+                raise
+            try:
+                photo_id = await asyncio.wrap_future(queued)
+            except JobNotQueued as error:
+                await context.abort(grpc.StatusCode.UNAVAILABLE, str(error))
+            except concurrent.futures.CancelledError:  # the Uploader stopped before it began this upload
+                self.storage.delete(job.photo)
+                raise pykka.ActorDeadError("the uploader stopped") from None
+        return photos_pb2.UploadReply(id=photo_id, size=size)
+
+    async def _receive(self, request_iterator) -> tuple[Job, int]:
+        """Take the upload's stream: header, blocks (stored as they come), checks; the photo committed to
+        storage under its final name, and its job (not yet announced) with the bytes received."""
+        requests = aiter(request_iterator)
+        first = await anext(requests, None)
+        if first is None or first.WhichOneof("part") != "header":
+            raise BadUpload("an upload starts with a header (filename, keywords), then the photo's blocks")
+        header = first.header
+        keywords = check_keywords(list(header.keywords))
+        check_size(0, header.size, self.limits)
+        prefix: list[bytes] = []
+        received, incoming, writing, committed = 0, None, None, False
         try:
-            first = next(request_iterator, None)
-            if first is None or first.WhichOneof("part") != "header":
-                raise BadUpload("an upload starts with a header (filename, keywords), then the photo's blocks")
-            header = first.header
-            check_size(0, header.size, self.limits)
-            blocks, received = [], 0
-            for request in request_iterator:
+            async for request in requests:
                 if request.WhichOneof("part") != "block":
                     raise BadUpload("only one header is allowed, before the blocks")
                 received += len(request.block)
                 check_size(received, 0, self.limits)
-                blocks.append(request.block)
-            upload = validate(b"".join(blocks), list(header.keywords), header.filename, header.size, self.limits)
-        except TooLarge as error:
-            context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, str(error))
-        except BadUpload as error:
-            context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(error))
-        try:
-            with _while_running(context):
-                photo_id = self.uploader.upload(upload).get(timeout=ASK_TIMEOUT)
-        except JobNotQueued as error:
-            context.abort(grpc.StatusCode.UNAVAILABLE, str(error))
-        return photos_pb2.UploadReply(id=photo_id, size=len(upload.data))
-
-    def _state(self, photo_id: str) -> tuple[str, str]:
-        entry = self.pending.entry(photo_id).get(timeout=ASK_TIMEOUT)
-        report_stored = self.storage.exists(layout.report_path(photo_id)).get(timeout=ASK_TIMEOUT)
-        photo_stored = (
-            report_stored
-            or entry is not None
-            or any(
-                self.storage.exists(layout.photo_path(photo_id, ext)).get(timeout=ASK_TIMEOUT)
-                for ext in layout.EXTENSIONS
-            )
+                if incoming is None:
+                    prefix.append(request.block)
+                    if received < IDENTIFY_BYTES:
+                        continue
+                    ext = identify(b"".join(prefix), self.limits)
+                    photo_id, blocks, prefix = layout.new_id(), prefix, []
+                    incoming = await self._incoming(layout.photo_path(photo_id, ext), header.size)
+                else:
+                    blocks = [request.block]
+                if writing is not None:
+                    await writing  # one block in flight: the next one arrives while it is written
+                writing = asyncio.ensure_future(self._on(self.io, _write_all, incoming, blocks))
+            if writing is not None:
+                await writing
+            if header.size and header.size != received:
+                raise BadUpload(f"truncated upload: {received} bytes arrived of the {header.size} announced")
+            if received == 0:
+                raise BadUpload("empty upload: no photo bytes arrived")
+            if incoming is None:  # a photo smaller than IDENTIFY_BYTES: all of it is the prefix
+                ext = identify(b"".join(prefix), self.limits, whole=True)
+                photo_id = layout.new_id()
+                incoming = await self._incoming(layout.photo_path(photo_id, ext), header.size)
+                await self._on(self.io, _write_all, incoming, prefix)
+            await self._on(self.io, incoming.flush)
+            decoded_ext = (await DECODER.check(incoming.copy.name, self.limits))[0]
+            if decoded_ext != ext:
+                raise BadUpload(f"a photo that begins as {ext} but decodes as {decoded_ext}")
+            await self._on(self.io, incoming.commit)
+            committed = True
+        finally:
+            if incoming is not None:
+                self._end(incoming, committed, writing)
+        job = Job(
+            photo_id, layout.photo_path(photo_id, ext), keywords, clean_filename(header.filename, ext), time.time()
         )
+        return job, received
+
+    def _end(self, incoming: Incoming, committed: bool, writing: asyncio.Future | None) -> None:
+        """End ``incoming`` on the io pool once its last write is done: not awaited, so it runs also when
+        the call was cancelled (the client went away) and the coroutine may await nothing more."""
+
+        def end(_: object = None) -> None:
+            if writing is not None and not writing.cancelled():
+                writing.exception()  # retrieved: it was raised to the handler already, or it is moot
+            try:
+                asyncio.get_running_loop().run_in_executor(self.io, incoming.end, committed)
+            except RuntimeError:  # the pool is shut down (the server stopped): end it here
+                incoming.end(committed)
+
+        if writing is not None and not writing.done():
+            writing.add_done_callback(end)
+        else:
+            end()
+
+    async def _incoming(self, name: str, size: int) -> Incoming:
+        writer = await self._ask(lambda: self.storage.open_writer(name, size or None))
+        return await self._on(self.io, Incoming, writer)
+
+    # -- Status, Pending ----------------------------------------------------------------------------------
+
+    async def _state(self, photo_id: str) -> tuple[str, str]:
+        entry = await self._ask(lambda: self.pending.entry(photo_id))
+        report_stored = await self._ask(lambda: self.storage.exists(layout.report_path(photo_id)))
+        photo_stored = report_stored or entry is not None
+        for ext in layout.EXTENSIONS:
+            if photo_stored:
+                break
+            photo_stored = await self._ask(lambda ext=ext: self.storage.exists(layout.photo_path(photo_id, ext)))
         return photo_status.status_of(entry, photo_stored, report_stored)
 
-    def _checked_id(self, photo_id: str, context) -> str:
+    async def _checked_id(self, photo_id: str, context) -> str:
         try:
             return layout.check_id(photo_id)
         except layout.InvalidId as error:
-            context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(error))
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(error))
 
-    def Status(self, request, context):  # noqa: N802
-        photo_id = self._checked_id(request.id, context)
-        with _while_running(context):
-            return self._status(photo_id, request.wait_ms, context)
+    async def Status(self, request, context):  # noqa: N802
+        photo_id = await self._checked_id(request.id, context)
+        async with _while_running(context):
+            return await self._status(photo_id, request.wait_ms, context)
 
-    def _status(self, photo_id: str, wait_ms: int, context):
-        state, message = self._state(photo_id)
+    async def _status(self, photo_id: str, wait_ms: int, context):
+        state, message = await self._state(photo_id)
         if state == photo_status.PROCESSING and wait_ms:
-            future = pykka.ThreadingFuture()
-            self.notifier.watch(photo_id, future).get(timeout=ASK_TIMEOUT)
-            try:
-                state, message = self._state(photo_id)
-                if state == photo_status.PROCESSING:
-                    try:
-                        future.get(timeout=min(wait_ms, 600_000) / 1000)
-                    except pykka.Timeout:
-                        pass
-                    state, message = self._state(photo_id)
-            finally:
-                self.notifier.unwatch(photo_id, future)
+            state, message = await self._wait(photo_id, min(wait_ms, MAX_WAIT_MS) / 1000)
         if state == photo_status.NOT_FOUND:
-            context.abort(grpc.StatusCode.NOT_FOUND, f"no photo with id {photo_id}")
+            await context.abort(grpc.StatusCode.NOT_FOUND, f"no photo with id {photo_id}")
         reply = photos_pb2.StatusReply(id=photo_id, state=STATES[state], message=message)
         if state == photo_status.READY:
-            report = json.loads(self.storage.read(layout.report_path(photo_id)).get(timeout=ASK_TIMEOUT))
+            report = json.loads(await self._ask(lambda: self.storage.read(layout.report_path(photo_id))))
             reply.filename = report.get("filename", "")
             for keyword, found in report.get("keywords", {}).items():
                 reply.counts.add(keyword=keyword, count=found.get("count", 0))
         return reply
 
-    def Pending(self, request, context):  # noqa: N802
-        with _while_running(context):
-            member, synced, (version, entries) = (
-                self.pending.member().get(timeout=ASK_TIMEOUT),
-                self.pending.is_synced().get(timeout=ASK_TIMEOUT),
-                self.pending.snapshot().get(timeout=ASK_TIMEOUT),
-            )
-            leading = bool(self.leader and self.leader.is_leading().get(timeout=ASK_TIMEOUT))
+    async def _wait(self, photo_id: str, seconds: float) -> tuple[str, str]:
+        """Wait (on an asyncio future, no thread) up to ``seconds`` for the photo to leave PROCESSING.  The
+        waker is registered before the status is checked again, so a job done in between is not missed."""
+        loop = asyncio.get_running_loop()
+        woken = loop.create_future()
+        waker = LoopWaker(loop, woken)
+        await self._ask(lambda: self.notifier.watch(photo_id, waker))
+        try:
+            state, message = await self._state(photo_id)
+            if state == photo_status.PROCESSING:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(woken, seconds)
+                state, message = await self._state(photo_id)
+        finally:
+            self.notifier.unwatch(photo_id, waker)  # told, not waited for
+        return state, message
+
+    async def Pending(self, request, context):  # noqa: N802
+        async with _while_running(context):
+            member = await self._ask(self.pending.member)
+            synced = await self._ask(self.pending.is_synced)
+            version, entries = await self._ask(self.pending.snapshot)
+            leading = bool(self.leader and await self._ask(self.leader.is_leading))
         reply = photos_pb2.PendingReply(member=member, leader=leading, synced=synced, version=version)
         for entry in entries:
             reply.entries.add(
@@ -141,10 +350,12 @@ class PhotoService(photos_pb2_grpc.PhotoServiceServicer):
             )
         return reply
 
-    def Download(self, request, context):  # noqa: N802
-        photo_id = self._checked_id(request.id, context)
-        with _while_running(context):
-            state, message = self._state(photo_id)
+    # -- Download -----------------------------------------------------------------------------------------
+
+    async def Download(self, request, context):  # noqa: N802
+        photo_id = await self._checked_id(request.id, context)
+        async with _while_running(context):
+            state, message = await self._state(photo_id)
         if state != photo_status.READY:
             yield photos_pb2.DownloadReply(status=photos_pb2.DownloadStatus(state=STATES[state], message=message))
             if state == photo_status.NOT_FOUND:
@@ -152,19 +363,31 @@ class PhotoService(photos_pb2_grpc.PhotoServiceServicer):
                 context.set_details(f"no photo with id {photo_id}")
             return
         name = layout.report_path(photo_id) if request.report else layout.marks_path(photo_id)
-        with _while_running(context):
-            data = self.storage.read(name).get(timeout=ASK_TIMEOUT)
+        async with _while_running(context):
+            size = await self._ask(lambda: self.storage.size(name))
+            blocks = await self._ask(lambda: self.storage.read_blocks(name, BLOCK_SIZE))
         yield photos_pb2.DownloadReply(
-            status=photos_pb2.DownloadStatus(state=photos_pb2.READY, message=message, size=len(data))
+            status=photos_pb2.DownloadStatus(state=photos_pb2.READY, message=message, size=size)
         )
-        for offset in range(0, len(data), BLOCK_SIZE):
-            yield photos_pb2.DownloadReply(block=data[offset : offset + BLOCK_SIZE])
+        try:
+            while (block := await self._on(self.io, next, blocks, None)) is not None:
+                yield photos_pb2.DownloadReply(block=block)
+        except OSError as error:
+            log.error("download.failed", id=photo_id, error=str(error))
+            await context.abort(grpc.StatusCode.UNAVAILABLE, f"the photo could not be read: {error}")
+        finally:
+            asyncio.get_running_loop().run_in_executor(self.io, blocks.close)
 
 
-@contextlib.contextmanager
-def _while_running(context):
+def _write_all(incoming: Incoming, blocks: list[bytes]) -> None:
+    for block in blocks:
+        incoming.write(block)
+
+
+@contextlib.asynccontextmanager
+async def _while_running(context):
     """Asks of the Svc's actors: one that is gone (the Svc is stopping) ends the call UNAVAILABLE."""
     try:
         yield
     except pykka.ActorDeadError:
-        context.abort(grpc.StatusCode.UNAVAILABLE, STOPPING)
+        await context.abort(grpc.StatusCode.UNAVAILABLE, STOPPING)

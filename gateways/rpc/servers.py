@@ -3,6 +3,10 @@
 Each server also serves the standard health service: SERVING while every
 dependency it was given (broker, group connection) is alive and connected,
 NOT_SERVING otherwise, checked every ``health_interval`` seconds.
+
+The actor owns its server's event loop thread (``gateways/rpc/server.py``): it
+starts with the actor and ends with it, and a servicer with pools of its own
+(``close``) is closed after the server.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from actorkit.ticker import Ticker
 from actors.upload_validation import DEFAULT_LIMITS, Limits
 from gateways.rpc.photo_service import PhotoService
 from gateways.rpc.register_service import RegisterService
-from gateways.rpc.server import start_server, stop_server
+from gateways.rpc.server import RunningServer, start_server, stop_server
 from protos import photos_pb2, photos_pb2_grpc, register_pb2, register_pb2_grpc
 
 log = structlog.get_logger()
@@ -46,13 +50,13 @@ class GrpcServer(pykka.ThreadingActor):
         super().__init__()
         self.address, self.services, self.role = address, services, role
         self.dependencies, self.health_interval = list(dependencies), health_interval
-        self.server = self.health = None
+        self.server: RunningServer | None = None
         self.bound_port = 0
         self.serving = True
         self.ticker: Ticker | None = None
 
     def on_start(self) -> None:
-        self.server, self.health, self.bound_port = start_server(self.address, self.services)
+        self.server, _, self.bound_port = start_server(self.address, self.services)
         log.info("grpc.listening", role=self.role, address=self.listen_address())
         if self.dependencies:
             self.check_health()
@@ -69,16 +73,23 @@ class GrpcServer(pykka.ThreadingActor):
             self.ticker.stop()
         if self.server is not None:
             server, self.server = self.server, None
-            stop_server(server, self.health)
+            try:
+                stop_server(server)
+            finally:
+                for _, servicer, _ in self.services:
+                    if hasattr(servicer, "close"):
+                        servicer.close()
 
     def check_health(self) -> None:
         serving = all(dependency_up(dependency) for dependency in self.dependencies)
         if serving != self.serving:
             log.warning("grpc.health", role=self.role, serving=serving)
         self.serving = serving
+        if self.server is None:
+            return
         for _, _, name in self.services:
-            self.health.set(name, SERVING if serving else NOT_SERVING)
-        self.health.set("", SERVING if serving else NOT_SERVING)
+            self.server.set_health(name, SERVING if serving else NOT_SERVING)
+        self.server.set_health("", SERVING if serving else NOT_SERVING)
 
     def port(self) -> int:
         return self.bound_port

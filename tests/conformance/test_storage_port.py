@@ -17,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from cli.roles.embedded_store import EmbeddedStore, EmbeddedStoreConfig
-from storage.backend import ObjectNotFound, Storage, UnsafeName
+from storage.backend import ObjectNotFound, Storage, UnsafeName, write_stream
 from storage.fs import FsStorage
 from storage.memory import MemoryStorage
 from storage.replicated import ReplicatedStorage
@@ -92,3 +92,62 @@ def test_names_that_would_leave_the_root_are_refused(storage, name):
         storage.write(name, b"x")
     with pytest.raises(UnsafeName):
         storage.read(name)
+
+
+# -- streams: an object written and read in blocks, never whole --
+
+
+def test_a_streamed_write_is_invisible_until_committed_and_then_whole(storage):
+    data = os.urandom(2 * 1024 * 1024 + 5)
+    storage.write("photos/s.png", b"old")
+    writer = storage.open_writer("photos/s.png", len(data))
+    for start in range(0, len(data), 256 * 1024):
+        writer.write(data[start : start + 256 * 1024])
+        assert storage.read("photos/s.png") == b"old"  # a reader sees the old object meanwhile
+    writer.commit()
+    assert storage.read("photos/s.png") == data
+    assert storage.list("photos") == ["photos/s.png"]
+
+
+@pytest.mark.parametrize("size", [None, 3 * 1024 * 1024])
+def test_write_stream_takes_blocks_of_known_or_unknown_size(storage, size):
+    data = os.urandom(3 * 1024 * 1024)
+    blocks = (data[start : start + 100_000] for start in range(0, len(data), 100_000))
+    assert write_stream(storage, "photos/w.png", blocks, size) == len(data)
+    assert storage.read("photos/w.png") == data
+
+
+def test_an_aborted_stream_leaves_nothing_behind(storage):
+    writer = storage.open_writer("photos/gone.png", 10 * 65536)
+    writer.write(bytes(65536))
+    writer.abort()
+    writer.abort()  # twice is no error
+    assert not storage.exists("photos/gone.png")
+    assert storage.list("photos") == []
+
+
+def test_a_stream_whose_blocks_fail_midway_leaves_nothing_behind(storage):
+    def blocks():
+        yield b"x" * 65536
+        raise ConnectionError("the client went away")
+
+    with pytest.raises(ConnectionError):
+        write_stream(storage, "photos/half.png", blocks(), 10 * 65536)
+    assert not storage.exists("photos/half.png")
+    assert storage.list("photos") == []
+
+
+def test_a_stream_shorter_than_announced_is_refused_and_leaves_nothing(storage):
+    with pytest.raises((ValueError, OSError)):
+        write_stream(storage, "photos/short.png", [b"abc"], 10)
+    assert not storage.exists("photos/short.png")
+
+
+def test_read_blocks_hands_out_the_object_in_blocks_of_at_most_the_size_asked(storage):
+    data = os.urandom(3 * 1024 * 1024 + 17)
+    storage.write("photos/big.png", data)
+    blocks = list(storage.read_blocks("photos/big.png", 512 * 1024))
+    assert b"".join(blocks) == data
+    assert max(len(block) for block in blocks) <= 512 * 1024
+    with pytest.raises(ObjectNotFound):
+        next(storage.read_blocks("photos/none.png"))
