@@ -162,7 +162,7 @@ def report_inventory(
             decision = next_attempt(failures, elapsed, give_up_after, backoff)
             if isinstance(decision, GiveUp):
                 raise ManagerUnreachable(manager, elapsed, error) from error
-            log.warning(
+            log.info(  # expected while the manager starts (the embedded store starts its nodes first)
                 "store.inventory_retry", manager=manager, attempt=failures, delay=decision.delay, error=str(error)
             )
             sleep(decision.delay)
