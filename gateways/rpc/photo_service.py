@@ -116,6 +116,11 @@ class Decoder:
                 atexit.register(self.pool.shutdown, wait=True, cancel_futures=True)
             return self.pool
 
+    def warm(self) -> None:
+        """Start a decoder process now, in the background, so that the first upload does not wait for
+        Python and Pillow to start in it."""
+        self._pool().submit(os.getpid)
+
     async def check(self, path: str, limits: Limits) -> tuple[str, int, int]:
         pool = self._pool()
         try:
@@ -170,6 +175,7 @@ class PhotoService(photos_pb2_grpc.PhotoServiceServicer):
         self.limits, self.leader = limits, leader
         self.asks = concurrent.futures.ThreadPoolExecutor(ASK_THREADS, thread_name_prefix="svc-ask")
         self.io = concurrent.futures.ThreadPoolExecutor(IO_THREADS, thread_name_prefix="svc-io")
+        DECODER.warm()
 
     def close(self) -> None:
         """The pools go with the server (``GrpcServer`` calls this once the server has stopped)."""
