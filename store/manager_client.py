@@ -36,8 +36,6 @@ from store.ids import InvalidDigest, check_object_id, check_sha256
 from store.model import InventoryItem
 
 Progress = Callable[[int], None]  # called with the bytes moved since the last call
-MAX_MESSAGE_BYTES = 4 * 1024 * 1024  # gRPC's default; blocks are at most streams.BLOCK
-MAX_RECONNECT_BACKOFF_MS = 2000  # a manager that restarts is reachable again this soon, not after gRPC's 2 minutes
 # How gRPC's transport words an UNAVAILABLE of its own (the manager's own UNAVAILABLE says something else).
 TRANSPORT_FAILURES = (
     "failed to connect",
@@ -198,15 +196,7 @@ class ManagerClient:
     def __init__(self, address: str, timeout: float = 30.0, transfer_timeout: float = 600.0) -> None:
         """``timeout`` bounds each short call (stat, delete, list, stats), ``transfer_timeout`` each put or get."""
         self.address, self.timeout, self.transfer_timeout = address, timeout, transfer_timeout
-        self.channel = grpc.insecure_channel(
-            address,
-            options=[
-                ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
-                ("grpc.initial_reconnect_backoff_ms", 100),
-                ("grpc.min_reconnect_backoff_ms", 100),
-                ("grpc.max_reconnect_backoff_ms", MAX_RECONNECT_BACKOFF_MS),
-            ],
-        )
+        self.channel = streams.channel(address)
         self.stub = store_pb2_grpc.StoreManagerStub(self.channel)
 
     def __enter__(self) -> ManagerClient:

@@ -14,7 +14,7 @@ be reached, and ``unreachable`` stays False (the node that was called answered).
 the node, not here, so a malformed id is a ``NodeCallFailed`` (INVALID_ARGUMENT) like any refusal.
 
 One gRPC channel per client; channels and stubs are thread-safe, so one client serves many threads.
-The channel retries a lost connection within ``MAX_RECONNECT_BACKOFF_MS``, so a node that comes back
+The channel (``streams.channel``) retries a lost connection within 2 s, so a node that comes back
 is reachable again in about that long.
 """
 
@@ -32,8 +32,6 @@ from protos import store_pb2, store_pb2_grpc
 from store import streams
 from store.model import InventoryItem
 
-MAX_MESSAGE_BYTES = 4 * 1024 * 1024  # gRPC's default; blocks are at most streams.BLOCK
-MAX_RECONNECT_BACKOFF_MS = 2000
 MIN_TRANSFER_RATE = 4 * 1024 * 1024  # bytes per second below which a transfer counts as stalled
 COPY_FAILED_AT = "photomark-copy-failed-at"  # trailing metadata of a CopyTo whose target failed: "target"
 UNREACHABLE = frozenset({grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED})
@@ -107,15 +105,7 @@ class NodeClient:
         in proportion to the object, not after minutes, and the manager counts it as failing."""
         self.address, self.timeout, self.min_rate = address, timeout, min_rate
         self.transfer_timeout = timeout if transfer_timeout is None else transfer_timeout
-        self.channel = grpc.insecure_channel(
-            address,
-            options=[
-                ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
-                ("grpc.initial_reconnect_backoff_ms", 100),
-                ("grpc.min_reconnect_backoff_ms", 100),
-                ("grpc.max_reconnect_backoff_ms", MAX_RECONNECT_BACKOFF_MS),
-            ],
-        )
+        self.channel = streams.channel(address)
         self.stub = store_pb2_grpc.StoreNodeStub(self.channel)
 
     def __enter__(self) -> NodeClient:
