@@ -71,6 +71,16 @@ class RunningServer:
     async def _stop(self, grace: float) -> None:
         await self.health.enter_graceful_shutdown()
         await self.server.stop(grace)
+        await self._drain()
+
+    async def _drain(self, timeout: float = 5.0) -> None:
+        """Let the calls the stop cancelled finish being cancelled before the loop ends: a task still
+        pending when the loop closes is destroyed, which asyncio and gRPC log as errors."""
+        tasks = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.wait(tasks, timeout=timeout)
 
     def stop(self, grace: float = 2.0) -> None:
         """Refuse new calls, give running ones ``grace`` seconds, then end the loop and its thread."""
