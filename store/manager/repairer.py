@@ -109,9 +109,10 @@ class Repairer(pykka.ThreadingActor):
         tasks = plan_copies(needing, nodes, limit=room, busy=busy, failed=self.failed)
         for task in tasks:
             self._start(task.object_id, task, self._copy, task, nodes)
-        for obj in self.table.spooled_but_protected(live, limit=100):
-            if obj.id not in busy:  # placed, but the spool copy stayed: let it go now
-                release_spool(self.table, self.spool, obj)
+        if count_waits:  # a sweep on the ticker's beat, not after every task
+            for obj in self.table.spooled_but_protected(live, limit=100):
+                if obj.id not in busy:  # placed, but the spool copy stayed: let it go now
+                    release_spool(self.table, self.spool, obj)
         room = self.max_in_flight - len(self.in_flight)
         if room > 0:
             surplus = [obj for obj in self.table.with_surplus(live, limit=room * 20) if obj.id not in busy]
