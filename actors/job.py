@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 from storage import layout
 
@@ -30,7 +30,15 @@ class Job:
         return json.dumps(self.as_dict(), ensure_ascii=False, separators=(",", ":")).encode()
 
     def as_dict(self) -> dict:
-        return {"v": VERSION, **asdict(self), "keywords": list(self.keywords)}
+        # Spelled out: ``dataclasses.asdict`` deep-copies every field, and this runs several times per upload.
+        return {
+            "v": VERSION,
+            "id": self.id,
+            "photo": self.photo,
+            "keywords": list(self.keywords),
+            "filename": self.filename,
+            "submitted_at": self.submitted_at,
+        }
 
 
 def decode(body: bytes) -> Job:

@@ -1,5 +1,7 @@
 """The job message: what a Svc publishes, and every check a worker makes before marking (``actors/job.py``)."""
 
+import dataclasses
+
 import pytest
 
 from actors.job import VERSION, Job, PoisonJob, decode, job_from_dict, job_id_of
@@ -45,6 +47,7 @@ def test_as_dict_holds_the_version_and_every_field_with_keywords_as_a_list():
     assert VERSION == 1
     assert job.as_dict() == VALID
     assert type(job.as_dict()["keywords"]) is list
+    assert set(job.as_dict()) == {"v"} | {field.name for field in dataclasses.fields(Job)}  # none forgotten
 
 
 def test_a_valid_job_is_read_with_keywords_as_a_tuple_and_the_time_as_a_float():
