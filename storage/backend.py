@@ -44,6 +44,12 @@ class ObjectWriter(Protocol):
 
     def abort(self) -> None: ...
 
+    def local_path(self) -> str | None:
+        """A file on this machine that holds every byte written so far (flushed), for a reader that wants
+        them before ``commit`` (the upload's decode check); valid until the writer ends, never to be changed.
+        None when the bytes are not in one (in memory, or already sent over the network)."""
+        ...
+
 
 class Storage(Protocol):
     def write(self, name: str, data: bytes) -> None: ...

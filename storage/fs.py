@@ -80,6 +80,10 @@ class FsWriter:
         self.file.close()
         self.temporary.unlink(missing_ok=True)
 
+    def local_path(self) -> str:
+        self.file.flush()
+        return str(self.temporary)
+
 
 class FsStorage:
     def __init__(self, root: str | os.PathLike[str]) -> None:

@@ -31,6 +31,9 @@ class MemoryWriter:
     def abort(self) -> None:
         self.parts = None
 
+    def local_path(self) -> None:
+        return None
+
 
 class MemoryStorage:
     def __init__(self) -> None:

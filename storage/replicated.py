@@ -54,6 +54,10 @@ class SpooledPut:
         except FileNotFoundError:
             pass
 
+    def local_path(self) -> str:
+        self.file.flush()
+        return self.file.name
+
 
 class ReplicatedStorage:
     def __init__(self, address: str, timeout: float = 30.0, transfer_timeout: float = 600.0) -> None:

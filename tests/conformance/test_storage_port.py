@@ -17,10 +17,11 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from cli.roles.embedded_store import EmbeddedStore, EmbeddedStoreConfig
-from storage.backend import ObjectNotFound, Storage, UnsafeName, write_stream
-from storage.fs import FsStorage
-from storage.memory import MemoryStorage
-from storage.replicated import ReplicatedStorage
+from storage.backend import ObjectNotFound, ObjectWriter, Storage, UnsafeName, write_stream
+from storage.fs import FsStorage, FsWriter
+from storage.memory import MemoryStorage, MemoryWriter
+from storage.replicated import ReplicatedStorage, SpooledPut
+from store.manager_client import PutStream
 
 
 @pytest.fixture(params=["fs", "memory", "replicated"])
@@ -95,6 +96,31 @@ def test_names_that_would_leave_the_root_are_refused(storage, name):
 
 
 # -- streams: an object written and read in blocks, never whole --
+
+
+@pytest.mark.parametrize("writer", [FsWriter, MemoryWriter, PutStream, SpooledPut])
+def test_every_writer_has_the_ports_methods_with_their_parameters(writer):
+    for name, method in inspect.getmembers(ObjectWriter, inspect.isfunction):
+        if name.startswith("_"):
+            continue
+        mine = getattr(writer, name)
+        assert list(inspect.signature(mine).parameters) == list(inspect.signature(method).parameters), name
+
+
+@pytest.mark.parametrize("size", [None, 700_000])
+def test_a_writer_s_local_path_if_any_holds_every_byte_written_so_far(storage, size):
+    data = os.urandom(700_000)
+    writer = storage.open_writer("photos/l.png", size)
+    try:
+        for start in range(0, len(data), 300_000):
+            writer.write(data[start : start + 300_000])
+            path = writer.local_path()
+            if path is not None:
+                with open(path, "rb") as file:
+                    assert file.read() == data[: start + 300_000]
+    finally:
+        writer.abort()
+    assert not storage.exists("photos/l.png")
 
 
 def test_a_streamed_write_is_invisible_until_committed_and_then_whole(storage):
