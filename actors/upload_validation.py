@@ -185,13 +185,20 @@ def check_photo_file(file: BinaryIO, limits: Limits) -> tuple[str, int, int]:
     if not size:
         raise BadUpload("empty upload: no photo bytes arrived")
     check_size(size, 0, limits)
+    return check_photo_stream(file, limits, f"{size} bytes")
+
+
+def check_photo_stream(file: BinaryIO, limits: Limits, what: str = "the bytes") -> tuple[str, int, int]:
+    """The full decode of ``check_photo_file`` on a readable, seekable ``file`` whose size is not known
+    yet (still arriving, and checked as it arrives); ``what`` names its bytes in the error of a file in no
+    format Pillow knows."""
     max_pixels = min(limits.max_pixels, pixel_limit())
     try:
         image = Image.open(file)
     except Image.DecompressionBombError as error:
         raise TooLarge(f"photo too large to decode: {error}: over the limit of {max_pixels} pixels") from None
     except UnidentifiedImageError:
-        raise BadUpload(f"not an image: {size} bytes in no format Pillow knows") from None
+        raise BadUpload(f"not an image: {what} in no format Pillow knows") from None
     except MemoryError:
         raise
     except Exception as error:  # noqa: BLE001 - Pillow's parsers raise many kinds on odd files

@@ -12,14 +12,17 @@ thread.  Nothing on the loop blocks:
   bounded by ``wait_ms``; an upload's confirm is the Uploader's
   ``concurrent.futures.Future``, awaited with ``asyncio.wrap_future``;
 * storage I/O (each block written or read) runs on the ``io`` pool, and the
-  decode check in processes of its own (``Decoder``).
+  decode check in processes of its own (``gateways/rpc/decoders.py``).
 
 An upload is streamed (``Incoming``): its first block(s) name the format and
 refuse a bomb or a text file at once (``identify``), then every block goes to
-the storage's writer (the photo's final name, invisible until committed) and to
-a local temporary file, one block in flight while the next arrives.  When the
-last block is in, the worker's full decode runs on that file; only then is the
-object committed and the job queued.  An upload that is refused, fails, or is
+the storage's writer (the photo's final name, invisible until committed; and to
+a local temporary file unless the writer keeps one), one block in flight while
+the next arrives.  When the
+last block is in, the upload's tail runs in one trip to the ``io`` pool: the
+worker's full decode on that file, in a decoder process, then the commit; only
+then is the job queued.  (Every trip between the loop and a thread costs
+wake-ups: measured with 16 clients, they were most of a Svc's CPU per upload.)  An upload that is refused, fails, or is
 cancelled by its client leaves nothing in storage.
 
 While the Svc stops, its actors go (after its server, but a handler already
@@ -31,14 +34,10 @@ expects of a server going away, rather than failing with ``ActorDeadError``.
 from __future__ import annotations
 
 import asyncio
-import atexit
 import concurrent.futures
 import contextlib
 import json
-import multiprocessing
-import os
 import tempfile
-import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -56,12 +55,12 @@ from actors.upload_validation import (
     Limits,
     TooLarge,
     check_keywords,
-    check_photo_path,
     check_size,
     clean_filename,
     identify,
 )
 from actors.uploader import JobNotQueued
+from gateways.rpc.decoders import DECODERS
 from protos import photos_pb2, photos_pb2_grpc
 from storage import layout
 from storage.backend import READ_BLOCK
@@ -70,10 +69,10 @@ log = structlog.get_logger()
 
 BLOCK_SIZE = READ_BLOCK  # downloads go out in blocks of 1 MiB
 ASK_TIMEOUT = 120.0
+FOLLOW_FROM = 4 * 1024 * 1024  # bytes announced from which the decode follows the transfer
 MAX_WAIT_MS = 600_000
 ASK_THREADS = 16
 IO_THREADS = 16
-DECODERS = min(os.cpu_count() or 2, 4)
 STOPPING = "the Svc is stopping"
 STATES = {
     "READY": photos_pb2.READY,
@@ -97,68 +96,70 @@ class LoopWaker:
             self.future.set_result(value)
 
 
-class Decoder:
-    """The decode check's processes, shared by the Svcs of one process and started at the first check.
-
-    The worker's full decode holds every pixel (a 50 MB photo is some 50 MB of pixels): in a process of
-    its own, that memory is not the Svc's and is given back when the check ends, a hostile file that
-    crashes Pillow costs the check and not the Svc, and decodes run beside the Svc's event loop on every
-    core.  Started with ``spawn``: a fork of a process running gRPC's threads is not safe."""
-
-    def __init__(self, processes: int = DECODERS) -> None:
-        self.processes, self.pool, self.lock = processes, None, threading.Lock()
-
-    def _pool(self) -> concurrent.futures.ProcessPoolExecutor:
-        with self.lock:
-            if self.pool is None:
-                context = multiprocessing.get_context("spawn")
-                self.pool = concurrent.futures.ProcessPoolExecutor(self.processes, mp_context=context)
-                atexit.register(self.pool.shutdown, wait=True, cancel_futures=True)
-            return self.pool
-
-    def warm(self) -> None:
-        """Start a decoder process now, in the background, so that the first upload does not wait for
-        Python and Pillow to start in it."""
-        self._pool().submit(os.getpid)
-
-    async def check(self, path: str, limits: Limits) -> tuple[str, int, int]:
-        pool = self._pool()
-        try:
-            return await asyncio.wrap_future(pool.submit(check_photo_path, path, limits))
-        except concurrent.futures.process.BrokenProcessPool:
-            with self.lock:
-                if self.pool is pool:
-                    self.pool = None  # a new one at the next check
-            raise BadUpload("not a decodable image: the decoder crashed on it") from None
-
-
-DECODER = Decoder()
-
-
 class Incoming:
-    """One upload's bytes on their way: to the storage's writer and to a local temporary file (for the
-    decode check), every block as it comes; nothing of it in storage unless ``commit`` ran."""
+    """One upload's bytes on their way to the storage's writer, every block as it comes; nothing of it in
+    storage unless ``commit`` ran.  The decode check reads them from ``local_path``: the writer's own file
+    when it keeps one on this machine (fs storage), otherwise a local temporary copy written beside it.
 
-    def __init__(self, writer: Any) -> None:
-        self.writer = writer
-        self.copy = tempfile.NamedTemporaryFile(prefix="photomark-upload-")  # noqa: SIM115 - closed by end()
+    Made on the loop, used on I/O threads: the writer is opened at the first ``write_all`` (so the open and
+    the first blocks take one trip to a thread), and an upload refused before it is never opened.  With
+    ``follow`` (a big photo), a decoder free at the first write decodes the bytes as they come
+    (``decoders.Follower``); otherwise ``check`` decodes them whole at the end."""
 
-    def write(self, block: bytes) -> None:
-        self.writer.write(block)
-        self.copy.write(block)
+    def __init__(self, open_writer: Callable[[], Any], limits: Limits, follow: bool = False) -> None:
+        self.open_writer, self.limits, self.follow = open_writer, limits, follow
+        self.writer, self.copy, self.follower = None, None, None
+        self.written = 0
+        self.committed = self.ended = False
 
-    def flush(self) -> None:
+    def write_all(self, blocks: list[bytes]) -> None:
+        if self.writer is None:
+            self.writer = self.open_writer()
+            if self.writer.local_path() is None:
+                self.copy = tempfile.NamedTemporaryFile(prefix="photomark-upload-")  # noqa: SIM115 - see end()
+            if self.follow:
+                self.follower = DECODERS.follow(self.local_path(), self.limits)
+        for block in blocks:
+            self.writer.write(block)
+            if self.copy is not None:
+                self.copy.write(block)
+            self.written += len(block)
+        if self.follower is not None and blocks:
+            self.local_path()  # flushed, so the decoder may read them
+            self.follower.more(self.written)
+
+    def check(self) -> tuple[str, int, int]:
+        """The full decode of every byte written (``BadUpload`` when it fails): the follower's answer, or a
+        decode of the whole file now."""
+        path = self.local_path()
+        if self.follower is not None:
+            return self.follower.end(self.written)
+        return DECODERS.check(path, self.limits)
+
+    def local_path(self) -> str:
+        """A local file holding every byte so far."""
+        if self.copy is None:
+            return self.writer.local_path()
         self.copy.flush()
+        return self.copy.name
 
     def commit(self) -> None:
         self.writer.commit()
+        self.committed = True
 
-    def end(self, committed: bool) -> None:
+    def end(self) -> None:
+        """Drops what was written unless committed, and the local copy; once."""
+        if self.ended:
+            return
+        self.ended = True
         try:
-            if not committed:
+            if self.follower is not None:
+                self.follower.abandon(self.written)
+            if self.writer is not None and not self.committed:
                 self.writer.abort()
         finally:
-            self.copy.close()
+            if self.copy is not None:
+                self.copy.close()
 
 
 class PhotoService(photos_pb2_grpc.PhotoServiceServicer):
@@ -175,7 +176,7 @@ class PhotoService(photos_pb2_grpc.PhotoServiceServicer):
         self.limits, self.leader = limits, leader
         self.asks = concurrent.futures.ThreadPoolExecutor(ASK_THREADS, thread_name_prefix="svc-ask")
         self.io = concurrent.futures.ThreadPoolExecutor(IO_THREADS, thread_name_prefix="svc-io")
-        DECODER.warm()
+        DECODERS.warm()
 
     def close(self) -> None:
         """The pools go with the server (``GrpcServer`` calls this once the server has stopped)."""
@@ -194,16 +195,11 @@ class PhotoService(photos_pb2_grpc.PhotoServiceServicer):
     async def Upload(self, request_iterator, context):  # noqa: N802 - gRPC's name
         async with _while_running(context):
             try:
-                job, size = await self._receive(request_iterator)
+                job, size, queued = await self._receive(request_iterator)
             except TooLarge as error:
                 await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, str(error))
             except BadUpload as error:
                 await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(error))
-            try:
-                queued = await self._ask(lambda: self.uploader.queue(job))
-            except pykka.ActorDeadError:
-                self.storage.delete(job.photo)  # the job was never announced: its photo goes (if storage still can)
-                raise
             try:
                 photo_id = await asyncio.wrap_future(queued)
             except JobNotQueued as error:
@@ -213,9 +209,10 @@ class PhotoService(photos_pb2_grpc.PhotoServiceServicer):
                 raise pykka.ActorDeadError("the uploader stopped") from None
         return photos_pb2.UploadReply(id=photo_id, size=size)
 
-    async def _receive(self, request_iterator) -> tuple[Job, int]:
+    async def _receive(self, request_iterator) -> tuple[Job, int, concurrent.futures.Future]:
         """Take the upload's stream: header, blocks (stored as they come), checks; the photo committed to
-        storage under its final name, and its job (not yet announced) with the bytes received."""
+        storage under its final name, its job handed to the Uploader: the job, the bytes received, and the
+        Uploader's future of the photo's id."""
         requests = aiter(request_iterator)
         first = await anext(requests, None)
         if first is None or first.WhichOneof("part") != "header":
@@ -224,7 +221,7 @@ class PhotoService(photos_pb2_grpc.PhotoServiceServicer):
         keywords = check_keywords(list(header.keywords))
         check_size(0, header.size, self.limits)
         prefix: list[bytes] = []
-        received, incoming, writing, committed = 0, None, None, False
+        received, incoming, writing = 0, None, None
         try:
             async for request in requests:
                 if request.WhichOneof("part") != "block":
@@ -237,14 +234,14 @@ class PhotoService(photos_pb2_grpc.PhotoServiceServicer):
                         continue
                     ext = identify(b"".join(prefix), self.limits)
                     photo_id, blocks, prefix = layout.new_id(), prefix, []
-                    incoming = await self._incoming(layout.photo_path(photo_id, ext), header.size)
+                    incoming = self._incoming(layout.photo_path(photo_id, ext), header.size)
                 else:
                     blocks = [request.block]
                 if writing is not None:
-                    await writing  # one block in flight: the next one arrives while it is written
-                writing = asyncio.ensure_future(self._on(self.io, _write_all, incoming, blocks))
+                    await asyncio.shield(writing)  # one block in flight: the next one arrives while it is written
+                writing = asyncio.ensure_future(self._on(self.io, incoming.write_all, blocks))
             if writing is not None:
-                await writing
+                await asyncio.shield(writing)
             if header.size and header.size != received:
                 raise BadUpload(f"truncated upload: {received} bytes arrived of the {header.size} announced")
             if received == 0:
@@ -252,42 +249,62 @@ class PhotoService(photos_pb2_grpc.PhotoServiceServicer):
             if incoming is None:  # a photo smaller than IDENTIFY_BYTES: all of it is the prefix
                 ext = identify(b"".join(prefix), self.limits, whole=True)
                 photo_id = layout.new_id()
-                incoming = await self._incoming(layout.photo_path(photo_id, ext), header.size)
-                await self._on(self.io, _write_all, incoming, prefix)
-            await self._on(self.io, incoming.flush)
-            decoded_ext = (await DECODER.check(incoming.copy.name, self.limits))[0]
-            if decoded_ext != ext:
-                raise BadUpload(f"a photo that begins as {ext} but decodes as {decoded_ext}")
-            await self._on(self.io, incoming.commit)
-            committed = True
+                incoming = self._incoming(layout.photo_path(photo_id, ext), header.size)
+            photo = layout.photo_path(photo_id, ext)
+            job = Job(photo_id, photo, keywords, clean_filename(header.filename, ext), time.time())
+            writing = asyncio.ensure_future(self._on(self.io, self._finish, incoming, prefix, job))
+            queued = await asyncio.shield(writing)
         finally:
             if incoming is not None:
-                self._end(incoming, committed, writing)
-        job = Job(
-            photo_id, layout.photo_path(photo_id, ext), keywords, clean_filename(header.filename, ext), time.time()
-        )
-        return job, received
+                self._end(incoming, writing)
+        return job, received, queued
 
-    def _end(self, incoming: Incoming, committed: bool, writing: asyncio.Future | None) -> None:
-        """End ``incoming`` on the io pool once its last write is done: not awaited, so it runs also when
-        the call was cancelled (the client went away) and the coroutine may await nothing more."""
+    def _finish(self, incoming: Incoming, blocks: list[bytes], job: Job) -> concurrent.futures.Future:
+        """The upload's tail, in one trip to an I/O thread: the last ``blocks`` written, the worker's full
+        decode of the bytes in a decoder process, the photo committed if it decodes as what it began as, and
+        its job handed to the Uploader (whose future of the photo's id is returned)."""
+        incoming.write_all(blocks)
+        ext = job.photo.rsplit(".", 1)[1]
+        decoded_ext = incoming.check()[0]
+        if decoded_ext != ext:
+            raise BadUpload(f"a photo that begins as {ext} but decodes as {decoded_ext}")
+        incoming.commit()
+        incoming.end()
+        try:
+            return self.uploader.queue(job).get(timeout=ASK_TIMEOUT)
+        except pykka.ActorDeadError:
+            self.storage.delete(job.photo)  # the job was never announced: its photo goes (if storage still can)
+            raise
+
+    def _end(self, incoming: Incoming, writing: asyncio.Future | None) -> None:
+        """End ``incoming`` on the io pool once the work on its thread is done (``writing``, awaited
+        shielded, so a cancelled call does not mark it done while the thread still runs): not awaited, so it
+        runs also when the call was cancelled (the client went away) and the coroutine may await nothing
+        more.  Nothing to do when the tail ended it."""
+        if incoming.ended:
+            return
 
         def end(_: object = None) -> None:
             if writing is not None and not writing.cancelled():
                 writing.exception()  # retrieved: it was raised to the handler already, or it is moot
             try:
-                asyncio.get_running_loop().run_in_executor(self.io, incoming.end, committed)
+                asyncio.get_running_loop().run_in_executor(self.io, incoming.end)
             except RuntimeError:  # the pool is shut down (the server stopped): end it here
-                incoming.end(committed)
+                incoming.end()
 
         if writing is not None and not writing.done():
             writing.add_done_callback(end)
         else:
             end()
 
-    async def _incoming(self, name: str, size: int) -> Incoming:
-        writer = await self._ask(lambda: self.storage.open_writer(name, size or None))
-        return await self._on(self.io, Incoming, writer)
+    def _incoming(self, name: str, size: int) -> Incoming:
+        """The upload's bytes on their way to object ``name`` (opened on an I/O thread at the first write),
+        decoded as they come when it announced ``FOLLOW_FROM`` bytes or more."""
+        return Incoming(
+            lambda: self.storage.open_writer(name, size or None).get(timeout=ASK_TIMEOUT),
+            self.limits,
+            follow=size >= FOLLOW_FROM,
+        )
 
     # -- Status, Pending ----------------------------------------------------------------------------------
 
@@ -375,19 +392,27 @@ class PhotoService(photos_pb2_grpc.PhotoServiceServicer):
         yield photos_pb2.DownloadReply(
             status=photos_pb2.DownloadStatus(state=photos_pb2.READY, message=message, size=size)
         )
+        loop = asyncio.get_running_loop()
+        reading = loop.run_in_executor(self.io, next, blocks, None)
         try:
-            while (block := await self._on(self.io, next, blocks, None)) is not None:
+            while (block := await asyncio.shield(reading)) is not None:
+                reading = loop.run_in_executor(self.io, next, blocks, None)  # read ahead while this one goes out
                 yield photos_pb2.DownloadReply(block=block)
         except OSError as error:
             log.error("download.failed", id=photo_id, error=str(error))
             await context.abort(grpc.StatusCode.UNAVAILABLE, f"the photo could not be read: {error}")
         finally:
-            asyncio.get_running_loop().run_in_executor(self.io, blocks.close)
+            reading.add_done_callback(lambda _: _close_after(loop, self.io, reading, blocks))
 
 
-def _write_all(incoming: Incoming, blocks: list[bytes]) -> None:
-    for block in blocks:
-        incoming.write(block)
+def _close_after(loop: asyncio.AbstractEventLoop, pool, reading: asyncio.Future, blocks) -> None:
+    """Close ``blocks`` on the pool once its last read (``reading``) is done, whatever its outcome."""
+    if not reading.cancelled():
+        reading.exception()  # retrieved: it was raised to the handler already, or the call ended first
+    try:
+        loop.run_in_executor(pool, blocks.close)
+    except RuntimeError:  # the pool is shut down (the server stopped)
+        blocks.close()
 
 
 @contextlib.asynccontextmanager

@@ -26,6 +26,8 @@ from cli.roles.config import SvcConfig
 from cli.roles.specs import svc_specs
 from gateways.group.memory import MemoryGroupConnection
 from gateways.rpc.client import PhotoClient
+from gateways.rpc.decoders import DECODERS
+from gateways.rpc.photo_service import FOLLOW_FROM
 from marking import MarkResult
 from protos import photos_pb2, photos_pb2_grpc
 from storage.fs import FsStorage
@@ -188,9 +190,11 @@ def test_a_50_mb_photo_goes_up_and_comes_down_byte_for_byte(start_svc):
     assert download.data == data  # the fake marking hands the photo back as its marked photo
 
 
-def test_an_upload_the_client_cancels_mid_stream_leaves_nothing_in_storage(start_svc, fakes, eventually):
+@pytest.mark.parametrize("size", [4_000_000, 8_000_000], ids=["checked-whole", "followed"])
+def test_an_upload_the_client_cancels_mid_stream_leaves_nothing_in_storage(start_svc, fakes, eventually, size):
+    assert (size >= FOLLOW_FROM) == (size == 8_000_000)  # the second one's decode follows its transfer
     svc = start_svc()
-    data = noise_png(4_000_000)
+    data = noise_png(size)
     release = threading.Event()
 
     def requests():
@@ -212,3 +216,15 @@ def test_an_upload_the_client_cancels_mid_stream_leaves_nothing_in_storage(start
         call.result()
     assert fakes.payloads("pending.add") == []
     assert fakes.broker.stats().get()["published"] == 0
+    eventually(lambda: DECODERS.following == 0, what="the decoder that followed it to be free again")
+
+
+def test_a_big_photo_cut_short_is_refused_after_its_followed_decode_and_nothing_is_kept(start_svc, fakes, eventually):
+    svc = start_svc()
+    data = noise_png(8_000_000)[:7_000_000]  # whole blocks, a PNG missing its end
+    with pytest.raises(grpc.RpcError) as refused:
+        svc.client.upload(data, ["alpha"], filename="cut.png")
+    assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "truncated" in refused.value.details() or "decodable" in refused.value.details()
+    eventually(lambda: svc.stored() == [], what="the refused photo's temporary to go")
+    assert fakes.payloads("pending.add") == []
