@@ -97,9 +97,11 @@ def upload_requests(photo: bytes, block: int) -> list[photos_pb2.UploadRequest]:
 
 def serve_svc(data: Path, group: str) -> None:
     from actors.leader import LeaderSettings
+    from cli import logs
     from cli.roles.config import SvcConfig
     from cli.roles.embedded import EmbeddedCluster, EmbeddedConfig
 
+    logs.configure(json_output=True)  # as a role logs when its stderr is not a terminal
     svc = SvcConfig(listen="127.0.0.1:0", leader=LeaderSettings(retry_after=3600))
     config = EmbeddedConfig(data_dir=data / "storage", svc=svc, workers=0, group=group)
     with EmbeddedCluster(config) as cluster:
