@@ -28,7 +28,8 @@ Measured:
    the waiters and probes ended.
 4. the Svc's peak RSS during a ``--big-mb`` MB upload minus its idle RSS (after a warm-up upload), on a
    fresh Svc: VmHWM of /proc/<pid>/status after resetting it (``clear_refs`` 5), and VmRSS sampled every
-   10 ms as a cross-check, against the block size the client sends (target <= 4 blocks + a small constant).
+   10 ms as a cross-check, against the block size the client sends (target <= 4 blocks + a small constant);
+   then the same of a fresh bare server, for gRPC's own share (its HTTP/2 buffers grow with the transfer).
 
 Nothing is asserted.  The load average is printed: the machine is shared.
 
@@ -414,6 +415,32 @@ class RssSampler:
 # -- the run --
 
 
+def rss_growth(kind: str, base: Path, args, small: bytes, big_path: Path, block: int, timeout: float):
+    """Peak RSS minus idle RSS of a fresh ``kind`` server during the upload of ``big_path`` (after a warm-up
+    upload of ``small``), in bytes, and a note of how it was measured."""
+    from gateways.rpc.client import PhotoClient
+
+    with served(kind, base, args) as server:
+        pid = server.process.pid
+        client = PhotoClient(server.address, timeout=timeout)
+        try:
+            client.upload(small, KEYWORDS, block_size=block)  # warm-up
+            idle = proc_kib(pid, "VmRSS")
+            reset = reset_peak(pid)
+            with RssSampler(pid) as sampler:
+                client.upload_file(big_path, KEYWORDS, block_size=block)
+            hwm = proc_kib(pid, "VmHWM")
+        finally:
+            client.close()
+    peak = max(hwm, sampler.peak) if reset else sampler.peak
+    how = "VmHWM after clear_refs" if reset else "VmRSS sampled every 10 ms (VmHWM could not be reset)"
+    note = (
+        f"idle {idle / 1024:.0f} MiB, peak {peak / 1024:.0f} MiB ({how}; sampled VmRSS peak "
+        f"{sampler.peak / 1024:.0f} MiB), photo {big_path.stat().st_size / MB:.1f} MB, client block {block // 1024} KiB"
+    )
+    return (peak - idle) * 1024, note
+
+
 def load() -> str:
     one, five, _ = os.getloadavg()
     return f"{one:.2f} (1 min), {five:.2f} (5 min)"
@@ -436,7 +463,6 @@ def p99_text(latencies: list[float]) -> str:
 
 
 def run(args) -> None:
-    from gateways.rpc.client import PhotoClient
 
     print(f"command: {' '.join([Path(sys.executable).name, *sys.argv])}")
     print(f"load average at start: {load()} on {os.cpu_count()} cores; group: {args.group}", flush=True)
@@ -523,38 +549,21 @@ def run(args) -> None:
                     "(for information)",
                 )
 
-        # 4: memory of a fresh Svc during a big upload.
+        # 4: memory of a fresh Svc during a big upload, and of a fresh bare server (gRPC's own share).
         print(f"4. peak RSS during a {args.big_mb:.0f} MB upload, load {load()}", flush=True)
         big_path = base / "big.png"
         big_path.write_bytes(noise_png(args.big_mb))
-        with served("svc", base, args) as svc:
-            pid = svc.process.pid
-            client = PhotoClient(svc.address, timeout=timeout)
-            try:
-                client.upload(small, KEYWORDS, block_size=block)  # warm-up
-                idle = proc_kib(pid, "VmRSS")
-                reset = reset_peak(pid)
-                with RssSampler(pid) as sampler:
-                    client.upload_file(big_path, KEYWORDS, block_size=block)
-                hwm = proc_kib(pid, "VmHWM")
-            finally:
-                client.close()
-        peak = max(hwm, sampler.peak) if reset else sampler.peak
-        growth = (peak - idle) * 1024
-        how = "VmHWM after clear_refs" if reset else "VmRSS sampled every 10 ms (VmHWM could not be reset)"
-        notes.append(
-            f"RSS: idle {idle / 1024:.0f} MiB, peak {peak / 1024:.0f} MiB ({how}; sampled VmRSS peak "
-            f"{sampler.peak / 1024:.0f} MiB), photo {big_path.stat().st_size / MB:.1f} MB, "
-            f"client block {block // 1024} KiB"
-        )
-        row(
-            table,
-            f"Svc RSS growth, {big_path.stat().st_size / MB:.0f} MB upload",
-            f"{growth / 2**20:.1f} MiB",
-            f"block {block / 1024:.0f} KiB",
-            f"{growth / block:.1f} blocks",
-            "<= 4 blocks + small",
-        )
+        for kind in ("svc", "bare"):
+            growth, note = rss_growth(kind, base, args, small, big_path, block, timeout)
+            notes.append(f"RSS of the {kind} server: {note}")
+            row(
+                table,
+                f"{'Svc' if kind == 'svc' else 'bare server'} RSS growth, {big_path.stat().st_size / MB:.0f} MB upload",
+                f"{growth / 2**20:.1f} MiB",
+                f"block {block / 1024:.0f} KiB",
+                f"{growth / block:.1f} blocks",
+                "<= 4 blocks + small" if kind == "svc" else "(gRPC's own share)",
+            )
 
         # 3: waiters, on a fresh Svc, last (a Svc that cannot hold them is stopped the hard way).
         print(f"3. {args.waiters} waiters, {args.probes} probe rounds, load {load()}", flush=True)
