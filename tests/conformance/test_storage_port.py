@@ -35,13 +35,17 @@ def storage(request, tmp_path):
             yield ReplicatedStorage(store.manager_address)
 
 
-@pytest.mark.parametrize("backend", [FsStorage, MemoryStorage, ReplicatedStorage])
-def test_every_backend_has_the_ports_methods_with_its_parameters(backend):
-    for name, method in inspect.getmembers(Storage, inspect.isfunction):
+def assert_has_the_methods_of(port: type, implementation: type) -> None:
+    for name, method in inspect.getmembers(port, inspect.isfunction):
         if name.startswith("_"):
             continue
-        mine = getattr(backend, name)
+        mine = getattr(implementation, name)
         assert list(inspect.signature(mine).parameters) == list(inspect.signature(method).parameters), name
+
+
+@pytest.mark.parametrize("backend", [FsStorage, MemoryStorage, ReplicatedStorage])
+def test_every_backend_has_the_ports_methods_with_its_parameters(backend):
+    assert_has_the_methods_of(Storage, backend)
 
 
 def test_write_read_overwrite_size_list_delete(storage):
@@ -100,11 +104,7 @@ def test_names_that_would_leave_the_root_are_refused(storage, name):
 
 @pytest.mark.parametrize("writer", [FsWriter, MemoryWriter, PutStream, SpooledPut])
 def test_every_writer_has_the_ports_methods_with_their_parameters(writer):
-    for name, method in inspect.getmembers(ObjectWriter, inspect.isfunction):
-        if name.startswith("_"):
-            continue
-        mine = getattr(writer, name)
-        assert list(inspect.signature(mine).parameters) == list(inspect.signature(method).parameters), name
+    assert_has_the_methods_of(ObjectWriter, writer)
 
 
 @pytest.mark.parametrize("size", [None, 700_000])
