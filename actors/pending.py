@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import json
 import secrets
+import threading
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import pykka
 import structlog
@@ -52,6 +54,8 @@ class PendingList(GroupListener, pykka.ThreadingActor):
         self.me = ""
         self.sync = Sync("", "")
         self.ticker: Ticker | None = None
+        self.checkpoint_failures = 0  # reads of the checkpoint in a row that storage could not answer
+        self._checkpoint_timer: threading.Timer | None = None
 
     def on_start(self) -> None:
         self.me = self.group.private_name().get()
@@ -63,6 +67,8 @@ class PendingList(GroupListener, pykka.ThreadingActor):
     def on_stop(self) -> None:
         if self.ticker:
             self.ticker.stop()
+        if self._checkpoint_timer is not None:
+            self._checkpoint_timer.cancel()
 
     # -- group events -------------------------------------------------------------
 
@@ -107,7 +113,7 @@ class PendingList(GroupListener, pykka.ThreadingActor):
             elif isinstance(action, Refuse):
                 self._send(SnapshotRefused(action.to, action.nonce), to=action.to)
             elif isinstance(action, ReadCheckpoint):
-                self._carry_out(self.sync.checkpoint_read(self._checkpoint()))
+                self._read_checkpoint()
 
     def _ask(self, action: Ask) -> None:
         log.info("pending.snapshot_asked", holder=action.holder)
@@ -129,24 +135,45 @@ class PendingList(GroupListener, pykka.ThreadingActor):
             return False
         return True
 
+    def _read_checkpoint(self) -> None:
+        """Carry out ``ReadCheckpoint``: install what the leader last saved.  A checkpoint that was never
+        written (fresh storage) is normal and installs an empty list.  One that storage cannot hand out now
+        (the store manager still starting, a mount gone) is read again after a pause (``checkpoint_retry``)
+        rather than taken for empty, which would lose its entries; the Svc is not synced meanwhile."""
+        self._checkpoint_timer = None
+        try:
+            entries = self._checkpoint()
+        except OSError as error:
+            delay, level = checkpoint_retry(self.checkpoint_failures, self.tick_interval)
+            self.checkpoint_failures += 1
+            getattr(log, level)(
+                "pending.checkpoint_unavailable",
+                error=str(error),
+                attempt=self.checkpoint_failures,
+                retry_in=delay,
+            )
+            self._checkpoint_timer = threading.Timer(delay, tell_call, (self.actor_ref, "_read_checkpoint"))
+            self._checkpoint_timer.daemon = True
+            self._checkpoint_timer.start()
+            return
+        self.checkpoint_failures = 0
+        self._carry_out(self.sync.checkpoint_read(entries))
+
     def _checkpoint(self) -> list[Entry]:
+        """The checkpoint's entries (none when there is none); raises ``OSError`` when storage fails."""
         if self.storage is None:
             return []
         try:
-            saved = json.loads(self.storage.read(layout.PENDING_STATE).get())
-            listed = saved["entries"]
+            data = self.storage.read(layout.PENDING_STATE).get()
         except ObjectNotFound:
+            log.info("pending.no_checkpoint", name=layout.PENDING_STATE)
             return []
-        except (ValueError, TypeError, KeyError) as error:
-            log.error("pending.checkpoint_unreadable", error=str(error))
-            return []
-        entries = []
-        for data in listed if isinstance(listed, list) else []:
-            try:
-                entries.append(Entry.from_dict(data))
-            except pending_state.BadEntry as error:
-                log.error("pending.checkpoint_bad_entry", error=str(error))
-        return entries
+        checkpoint = parse_checkpoint(data)
+        if checkpoint.unreadable:
+            log.error("pending.checkpoint_unreadable", name=layout.PENDING_STATE, error=checkpoint.unreadable)
+        for reason in checkpoint.bad_entries:
+            log.error("pending.checkpoint_bad_entry", name=layout.PENDING_STATE, error=reason)
+        return list(checkpoint.entries)
 
     # -- the list -----------------------------------------------------------------------
 
@@ -183,3 +210,47 @@ class PendingList(GroupListener, pykka.ThreadingActor):
 
     def overdue(self, now: float, timeout: float, max_attempts: int) -> leadership.Overdue:
         return leadership.overdue(self.entries, now, timeout, max_attempts)
+
+
+CHECKPOINT_RETRY_FIRST = 0.05  # seconds before a checkpoint storage could not hand out is read again; doubling
+CHECKPOINT_QUIET_ATTEMPTS = 5  # failed reads logged at info (storage starting with the Svc), then at warning
+
+
+def checkpoint_retry(failures: int, longest: float) -> tuple[float, str]:
+    """(seconds to wait, log level) after the ``failures``-th failed read in a row (from 0) of the checkpoint:
+    a pause that doubles up to ``longest`` (the actor's tick), and info level while storage may just be
+    starting alongside the Svc, warning once it has failed longer."""
+    delay = min(CHECKPOINT_RETRY_FIRST * 2 ** min(failures, 30), longest)
+    return delay, "info" if failures < CHECKPOINT_QUIET_ATTEMPTS else "warning"
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """What a checkpoint's bytes hold: its entries, why it could not be read at all (``unreadable``), and
+    why each entry left out was (``bad_entries``)."""
+
+    entries: tuple[Entry, ...] = ()
+    unreadable: str = ""
+    bad_entries: tuple[str, ...] = ()
+
+
+def parse_checkpoint(data: bytes) -> Checkpoint:
+    """The checkpoint the leader wrote (``Leader.checkpoint``: an object with ``"entries"``).  Bytes that
+    are not one yield no entries and say why; an entry that does not check is left out, and said, while the
+    others are kept."""
+    try:
+        saved = json.loads(data)
+    except ValueError as error:
+        return Checkpoint(unreadable=f"not JSON: {error}")
+    if not isinstance(saved, dict) or "entries" not in saved:
+        return Checkpoint(unreadable='not a checkpoint: expected an object with "entries"')
+    listed = saved["entries"]
+    if not isinstance(listed, list):
+        return Checkpoint(unreadable=f'not a checkpoint: "entries" is {type(listed).__name__}, not a list')
+    entries, bad = [], []
+    for item in listed:
+        try:
+            entries.append(Entry.from_dict(item))
+        except pending_state.BadEntry as error:
+            bad.append(str(error))
+    return Checkpoint(tuple(entries), bad_entries=tuple(bad))
