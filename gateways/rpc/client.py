@@ -167,10 +167,10 @@ class PhotoClient:
 
     # -- status --
 
-    def status(self, photo_id: str, wait_ms: int = 0) -> photos_pb2.StatusReply:
-        return self.stub.Status(
-            photos_pb2.StatusRequest(id=photo_id, wait_ms=wait_ms), timeout=self.timeout + wait_ms / 1000
-        )
+    def status(self, photo_id: str, wait_ms: int = 0, timeout: float | None = None) -> photos_pb2.StatusReply:
+        """Where the photo stands; ``timeout`` (seconds, the client's by default) bounds the call beyond ``wait_ms``."""
+        limit = (self.timeout if timeout is None else timeout) + wait_ms / 1000
+        return self.stub.Status(photos_pb2.StatusRequest(id=photo_id, wait_ms=wait_ms), timeout=limit)
 
     def wait(self, photo_id: str, timeout: float) -> photos_pb2.StatusReply:
         """Waits (long-polling) until the photo leaves PROCESSING or ``timeout`` seconds pass."""
