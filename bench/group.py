@@ -250,7 +250,18 @@ def start_daemon(base: Path) -> tuple[subprocess.Popen, str]:
     port = free_ports(1)[0]
     log = (base / "spread-daemon.log").open("wb")
     popen = subprocess.Popen(
-        [sys.executable, "-m", "cli.main", "spread-daemon", "--port", str(port), "--name", "bench"],
+        [
+            sys.executable,
+            "-m",
+            "cli.main",
+            "spread-daemon",
+            "--port",
+            str(port),
+            "--name",
+            "bench",
+            "--unix-socket",
+            "",
+        ],
         cwd=ROOT,
         stdout=log,
         stderr=subprocess.STDOUT,

@@ -24,6 +24,7 @@ from cli.roles.specs import declared, register_specs, svc_specs, worker_specs
 from gateways.broker.rabbitmq import RabbitBroker
 from gateways.group.spread import SpreadGroupConnection
 from marking.ocr import OCR_TIMEOUT_BASE, OCR_TIMEOUT_PER_MEGAPIXEL
+from spread.constants import MAX_SESSION_MESSAGES
 from storage.open import open_storage, replicated_address
 
 DEFAULT_SPREAD = "4803@127.0.0.1"
@@ -276,8 +277,28 @@ def worker(
     show_envvar=True,
     help="Daemon name that ends private group names, like Spread's -n [default: the host name].",
 )
-def spread_daemon(host: str, port: int, name: str | None) -> None:
-    """Run a Spread-compatible single-host daemon (the Spread 4 client protocol on TCP)."""
+@click.option(
+    "--max-session-messages",
+    envvar="PHOTOMARK_SPREAD_MAX_SESSION_MESSAGES",
+    default=MAX_SESSION_MESSAGES,
+    show_default=True,
+    show_envvar=True,
+    type=click.IntRange(min=1),
+    help="Messages queued for a client that does not read before it is cut off (Spread's MaxSessionMessages).",
+)
+@click.option(
+    "--unix-socket",
+    envvar="PHOTOMARK_SPREAD_UNIX_SOCKET",
+    default=None,
+    show_envvar=True,
+    metavar="PATH",
+    help="Unix socket served beside TCP, where Spread clients given a bare port connect; "
+    "an empty value serves TCP only [default: /tmp/PORT, as Spread's].",
+)
+def spread_daemon(host: str, port: int, name: str | None, max_session_messages: int, unix_socket: str | None) -> None:
+    """Run a Spread-compatible single-host daemon (the Spread 4 client protocol on TCP and a Unix socket)."""
+    from spread.address import unix_socket_path
     from spread.daemon import main as run_daemon
 
-    run_daemon(host, port, name)
+    path = unix_socket_path(port) if unix_socket is None else unix_socket or None
+    run_daemon(host, port, name, max_session_messages=max_session_messages, unix_socket=path)

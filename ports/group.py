@@ -55,7 +55,7 @@ class GroupListener:
 
 SERVICES = ("UNRELIABLE", "RELIABLE", "FIFO", "CAUSAL", "AGREED", "SAFE")  # Spread's service levels
 MESSAGE_TYPES = range(0x10000)  # a message type is an unsigned 16-bit number
-MAX_PAYLOAD = 100 * (1472 - 32)  # Spread 4's MAX_MESSAGE_BODY_LEN: 144000 bytes
+MAX_PAYLOAD = 143_120  # what Spread 4.4.0 takes to one group: body + 32 <= 143,152 (spread.constants.max_body)
 
 
 # -- errors -------------------------------------------------------------------------------

@@ -1,6 +1,7 @@
 """A blocking client of the Spread 4 client protocol (what libspread's SP_* calls do).
 
-One connection to one daemon::
+One connection to one daemon, over TCP for ``PORT@HOST`` and over the daemon's
+Unix socket (``/tmp/PORT``, as libspread does) for a bare ``PORT``::
 
     client = SpreadClient()
     me = client.connect("4803@127.0.0.1", "alice")   # "#alice#<daemon>"
@@ -10,7 +11,8 @@ One connection to one daemon::
     client.disconnect()
 
 Sends may come from any thread (they are serialised); ``receive`` belongs to
-one reader thread.
+one reader thread.  A multicast is refused before it is sent when a real Spread
+4.4.0 daemon would crash on it or close the session (``max_body``).
 """
 
 from __future__ import annotations
@@ -19,21 +21,22 @@ import socket
 import threading
 from typing import Self
 
-from spread.address import parse_address
+from spread.address import SpreadAddress, parse_address, unix_socket_path
 from spread.constants import (
     COULD_NOT_CONNECT,
     ILLEGAL_GROUP,
     ILLEGAL_SERVICE,
     ILLEGAL_SESSION,
-    MAX_MESSAGE_BODY_LEN,
+    MAX_GROUPS_PER_MESSAGE,
     MAX_PRIVATE_NAME,
-    MESSAGE_TOO_LONG,
     NET_ERROR_ON_SESSION,
     REGULAR_MESS,
     SELF_DISCARD,
     SERVICE_NAMES,
+    UNIX_SOCKET_DIR,
+    max_body,
 )
-from spread.errors import ProtocolError, SpreadConnectionError, SpreadError
+from spread.errors import MessageTooLong, ProtocolError, SpreadConnectionError, SpreadError
 from spread.handshake import (
     ACCEPT_FIXED_SIZE,
     AuthChoice,
@@ -53,7 +56,7 @@ from spread.messages import (
 from spread.names import destination_problem, group_name_problem
 from spread.stream import FrameReader
 
-__all__ = ["SpreadClient", "check_destination", "check_group_name", "service_bits"]
+__all__ = ["SpreadClient", "check_destination", "check_group_name", "check_size", "service_bits"]
 
 
 def service_bits(service: str | int, self_discard: bool = False) -> int:
@@ -84,8 +87,37 @@ def check_destination(group: str) -> None:
         raise SpreadError(ILLEGAL_GROUP, problem)
 
 
+def check_size(groups: int, payload_size: int) -> None:
+    """What a real Spread 4.4.0 daemon takes in one multicast: at most 100 groups, and a body of
+    at most ``max_body(groups)`` bytes (it closes the session of, or even crashes on, anything more)."""
+    if groups > MAX_GROUPS_PER_MESSAGE:
+        raise SpreadError(ILLEGAL_GROUP, f"{groups} groups; a multicast names at most {MAX_GROUPS_PER_MESSAGE}")
+    limit = max_body(groups)
+    if payload_size > limit:
+        raise MessageTooLong(payload_size, groups, limit)
+
+
+def open_socket(where: SpreadAddress, timeout: float, unix_socket_dir: str) -> socket.socket:
+    """A connected stream socket to the daemon: its Unix socket for a bare port, else TCP."""
+    if not where.local:
+        sock = socket.create_connection((where.host, where.port), timeout=timeout)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return sock
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        sock.settimeout(timeout)
+        sock.connect(unix_socket_path(where.port, unix_socket_dir))
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
 class SpreadClient:
-    def __init__(self) -> None:
+    def __init__(self, unix_socket_dir: str = UNIX_SOCKET_DIR) -> None:
+        """``unix_socket_dir``: where a bare ``PORT`` address finds the daemon's socket (libspread's
+        ``/tmp``); tests point it at a directory of their own."""
+        self.unix_socket_dir = unix_socket_dir
         self._sock: socket.socket | None = None
         self._reader: FrameReader | None = None
         self._send_lock = threading.Lock()
@@ -110,12 +142,12 @@ class SpreadClient:
             raise SpreadError(ILLEGAL_SESSION, "this client is already connected")
         where = parse_address(address)
         try:
-            sock = socket.create_connection((where.host, where.port), timeout=timeout)
+            sock = open_socket(where, timeout, self.unix_socket_dir)
         except OSError as exc:
-            raise SpreadConnectionError(COULD_NOT_CONNECT, f"{where}: {exc}") from None
+            via = unix_socket_path(where.port, self.unix_socket_dir) if where.local else str(where)
+            raise SpreadConnectionError(COULD_NOT_CONNECT, f"{via}: {exc}") from None
         try:
             sock.settimeout(None)
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             reader = FrameReader(sock)
             name = user.encode("latin-1")[:MAX_PRIVATE_NAME]
             sock.sendall(ConnectRequest(name, membership, priority).encode())
@@ -190,8 +222,7 @@ class SpreadClient:
             raise SpreadError(ILLEGAL_GROUP, "a multicast needs at least one group")
         for g in groups:
             check_destination(g)
-        if len(payload) > MAX_MESSAGE_BODY_LEN:
-            raise SpreadError(MESSAGE_TOO_LONG, f"{len(payload)} bytes")
+        check_size(len(groups), len(payload))
         if not -0x8000 <= mess_type <= 0xFFFF:
             raise SpreadError(ILLEGAL_SERVICE, f"mess_type {mess_type} does not fit 16 bits")
         bits = service_bits(service, self_discard)

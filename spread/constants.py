@@ -29,11 +29,41 @@ CONNECT_FIXED_SIZE = 5  # version (3), flags, name length
 AUTH_METHOD_SIZE = 30  # MAX_AUTH_NAME
 AUTH_METHODS_MAX = 3  # MAX_AUTH_METHODS
 AUTH_CHOICE_SIZE = AUTH_METHOD_SIZE * AUTH_METHODS_MAX  # 90
-# Spread 4's MAX_MESSAGE_BODY_LEN: 100 scatter elements of (1472 - 32) bytes.
-MAX_MESSAGE_BODY_LEN = MAX_PAYLOAD
+# Spread 4's MAX_MESSAGE_BODY_LEN: 100 scatter elements of (1472 - 32) bytes, the bound of a frame's
+# data_len field.  What a multicast may really carry is less: MAX_MULTICAST_SIZE and max_body below
+# (the group port's MAX_PAYLOAD is max_body(1), a multicast to one group).
+MAX_MESSAGE_BODY_LEN = 100 * (1472 - 32)
 # Not a Spread number: a bound on the group list of one frame, so a decoder
 # never allocates for a garbage count (1000 groups = 32000 bytes).
 MAX_GROUPS_IN_MESSAGE = 1000
+
+# -- the real daemon's limits (Spread 4.4.0, measured on loopback: issue 10) ----------------
+# What one multicast may carry: body + 32 x (number of destination groups) <= 143,152 bytes.
+# Measured: 143,120 B to one group was delivered and 143,121 B crashed the daemon; 143,088 B to
+# two groups was delivered and 143,089 B crashed it.  Between 143,153 and 143,952 the real daemon
+# aborts altogether (``Message_add_scat_element: Assertion 'msg->num_elements <
+# MAX_SCATTER_ELEMENTS' failed``: its 100 scatter elements are full), taking every client with
+# it; above 143,952 (MAX_MESSAGE_BODY_LEN minus its 48-byte header) it closes the sender's session.
+MAX_MULTICAST_SIZE = 143_152
+# Spread 4.4.0's MAX_GROUPS_PER_MESSAGE: a frame naming more destinations closes its session.
+MAX_GROUPS_PER_MESSAGE = 100
+# Spread 4.4.0's MaxSessionMessages default: a session with this many messages queued in the
+# daemon (beyond what the kernel buffers hold) is cut off for not reading.
+MAX_SESSION_MESSAGES = 1000
+# Where libspread and the real daemon put the local socket of port P: ``/tmp/P``.
+UNIX_SOCKET_DIR = "/tmp"
+# Spread 4.4.0's socket buffers for a session (Sess_accept raises SO_SNDBUF/SO_RCVBUF to 200 KiB),
+# which with MAX_SESSION_MESSAGES is how far a silent reader gets before it is cut off.
+SESSION_SOCKET_BUFFER = 200 * 1024
+
+
+def max_body(groups: int) -> int:
+    """The largest body one multicast to ``groups`` destinations may carry on a real Spread 4.4.0
+    daemon (``MAX_MULTICAST_SIZE`` less 32 bytes per group name); callers size their chunks from it."""
+    if not 1 <= groups <= MAX_GROUPS_PER_MESSAGE:
+        raise ValueError(f"a multicast names 1 to {MAX_GROUPS_PER_MESSAGE} groups, not {groups}")
+    return MAX_MULTICAST_SIZE - MAX_GROUP_NAME * groups
+
 
 # -- endian marker (set = little-endian writer) ----------------------------
 ENDIAN_TYPE = 0x80000080
@@ -62,6 +92,21 @@ LEAVE_MESS = 0x00020000
 KILL_MESS = 0x00040000
 GROUPS_MESS = 0x00080000
 REJECT_MESS = 0x00400000
+
+# Spread 4.4.0 allows exactly one of these in a client's frame (its Sess_validate_read_header counts
+# bits 0..5, the services, and bits 16..18, the requests): AGREED|SAFE, or a JOIN that is also a
+# multicast, closes the session.  SELF_DISCARD (bit 6) is a flag beside the service, not one of them.
+REQUEST_KIND_BITS = (
+    UNRELIABLE_MESS,
+    RELIABLE_MESS,
+    FIFO_MESS,
+    CAUSAL_MESS,
+    AGREED_MESS,
+    SAFE_MESS,
+    JOIN_MESS,
+    LEAVE_MESS,
+    KILL_MESS,
+)
 
 SERVICE_NAMES = {
     "UNRELIABLE": UNRELIABLE_MESS,

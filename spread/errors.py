@@ -7,7 +7,7 @@ the same exceptions from the Spread gateway and from its in-memory twin.
 from __future__ import annotations
 
 from ports.group import GroupConnectionError, GroupError, GroupRejected
-from spread.constants import error_text
+from spread.constants import MAX_MULTICAST_SIZE, MESSAGE_TOO_LONG, error_text
 
 
 class SpreadError(GroupError):
@@ -31,3 +31,18 @@ class SpreadRejected(SpreadError, GroupRejected):
 
 class SpreadConnectionError(SpreadError, GroupConnectionError):
     """The connection to the daemon is closed or broken."""
+
+
+class MessageTooLong(SpreadError):
+    """A multicast over what a real Spread 4.4.0 daemon accepts (body + 32 x groups <= 143,152 bytes):
+    refused by the client before it is sent, since the real daemon crashes or closes the session."""
+
+    def __init__(self, size: int, groups: int, limit: int) -> None:
+        super().__init__(
+            MESSAGE_TOO_LONG,
+            f"a body of {size} bytes to {groups} group(s) is over {limit} bytes, the most a Spread 4.4.0 "
+            f"daemon accepts (body + 32 x groups <= {MAX_MULTICAST_SIZE})",
+        )
+        self.size = size
+        self.groups = groups
+        self.limit = limit

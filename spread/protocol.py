@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from spread.constants import *  # noqa: F403 - this module is the protocol in one import
 from spread.errors import (  # noqa: F401
+    MessageTooLong,
     ProtocolError,
     SpreadConnectionError,
     SpreadError,

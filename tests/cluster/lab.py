@@ -134,7 +134,9 @@ class Lab:
             time.sleep(0.1)
 
     def start_spread(self) -> Process:
-        process = self._start("spread", ["spread-daemon", "--port", str(self.spread_port), "--name", "lab"])
+        # TCP only: the lab's roles name host:port, and a daemon a test SIGKILLs would leave /tmp/PORT behind.
+        arguments = ["spread-daemon", "--port", str(self.spread_port), "--name", "lab", "--unix-socket", ""]
+        process = self._start("spread", arguments)
 
         def answers() -> bool:
             import socket

@@ -58,6 +58,16 @@ def renamed(data: bytes, names: dict[str, str]) -> bytes:
     ).encode()
 
 
+def as_sent_by(data: bytes, names: dict[str, str]) -> bytes:
+    """A recorded client frame with its sender field naming the session as this run's daemon named
+    it (libspread always sends its own private name there; the daemon closes a session that forges
+    another's).  Only an anonymous client's daemon-made name differs between runs."""
+    sender = p.decode_message(data).sender
+    if sender not in names:
+        return data
+    return data[:4] + p.encode_name(names[sender]) + data[4 + p.MAX_GROUP_NAME :]
+
+
 class RawConnection:
     """Sends recorded client bytes as they are; reads whole daemon frames."""
 
@@ -162,7 +172,7 @@ def play(name: str, address: str, mode: str) -> list[str]:
                 continue  # SpreadClient.connect did the whole handshake
             if frame.dir == "c2d":
                 if raw:
-                    conn.send(frame.data)
+                    conn.send(frame.data if frame.kind == AUTH_CHOICE else as_sent_by(frame.data, names))
                     if frame.kind != AUTH_CHOICE and p.decode_message(frame.data).service_type & p.KILL_MESS:
                         conn.killed = True
                     continue

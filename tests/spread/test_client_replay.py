@@ -145,22 +145,22 @@ def test_a_long_user_name_is_cut_to_ten_bytes_like_libspread():
 
 
 @pytest.mark.parametrize(
-    ("text", "host", "port"),
+    ("text", "host", "port", "local"),
     [
-        ("4803@127.0.0.1", "127.0.0.1", 4803),
-        ("4803", "127.0.0.1", 4803),
-        ("5000@spread.lab", "spread.lab", 5000),
-        (" 4803@[::1] ", "::1", 4803),
+        ("4803@127.0.0.1", "127.0.0.1", 4803, False),
+        ("4803", "127.0.0.1", 4803, True),  # a bare port: the daemon's Unix socket, as libspread reads it
+        ("5000@spread.lab", "spread.lab", 5000, False),
+        (" 4803@[::1] ", "::1", 4803, False),
     ],
 )
-def test_spread_address_notation(text, host, port):
-    assert parse_address(text) == p_address(host, port)
+def test_spread_address_notation(text, host, port, local):
+    assert parse_address(text) == p_address(host, port, local)
 
 
-def p_address(host, port):
+def p_address(host, port, local):
     from spread.address import SpreadAddress
 
-    return SpreadAddress(host, port)
+    return SpreadAddress(host, port, local)
 
 
 @pytest.mark.parametrize("text", ["127.0.0.1:4803", "@host", "abc@host", "70000@host", ""])

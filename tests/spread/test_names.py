@@ -146,5 +146,5 @@ def test_the_group_port_words_its_codes_as_the_spread_client_does():
         assert getattr(constants, name) == getattr(port, name) == code
         assert constants.error_text(code) == port.error_text(code)
         assert str(SpreadError(code, "why")) == str(port.GroupError(code, "why"))
-    assert port.MAX_PAYLOAD == constants.MAX_MESSAGE_BODY_LEN
+    assert port.MAX_PAYLOAD == constants.max_body(1)  # the port multicasts to one group at a time
     assert port.SERVICES == tuple(constants.SERVICE_NAMES)
