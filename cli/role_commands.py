@@ -36,9 +36,10 @@ spread_option = click.option(
     default=DEFAULT_SPREAD,
     show_default=True,
     show_envvar=True,
-    metavar="PORT@HOST",
+    metavar="PORT@HOST|PORT",
     help="The Spread daemon to connect to, in Spread's notation: a real Spread 4.x daemon "
-    "or `photomark spread-daemon`.",
+    "or `photomark spread-daemon`. PORT@HOST connects over TCP; a bare PORT connects to the daemon "
+    "on this host through its Unix socket /tmp/PORT, as Spread's own library does.",
 )
 amqp_option = click.option(
     "--amqp",
