@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pykka
 import pytest
+import structlog
 
 from actors import group_messages
 from gateways.broker.memory import MemoryBroker
@@ -23,6 +25,21 @@ ROOT = Path(__file__).resolve().parents[1]
 # The evaluation sets: the dev set ships in the repository (tests/data/eval);
 # PHOTOMARK_EVAL_DIR may point at another directory of sets in the same format.
 EVAL_DIR = Path(os.environ.get("PHOTOMARK_EVAL_DIR", ROOT / "tests" / "data" / "eval"))
+
+
+@pytest.fixture(autouse=True)
+def logging_configuration_restored():
+    """A test that runs the command line in-process configures logging for it (at level warning by
+    default): each test gets back the configuration it started with, so a later test's ``capture_logs``
+    still sees info events."""
+    saved = structlog.get_config()
+    saved["processors"] = list(saved["processors"])
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    yield
+    structlog.configure(**saved)
+    root.handlers[:] = handlers
+    root.setLevel(level)
 
 
 @pytest.fixture(autouse=True)
