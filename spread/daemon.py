@@ -176,7 +176,12 @@ class Group:
 
 
 class Session:
-    """One accepted client: its name, groups, and the queue its writer thread drains."""
+    """One accepted client: its name, groups, and the queue its writer thread drains.
+
+    As in the real daemon, a frame goes to the socket at once when nothing is waiting before it (a
+    non-blocking send, under the daemon's lock); only what the socket does not take is queued for the
+    writer thread.  So the queue, and the ``max_session_messages`` bound on it, count what a client has
+    left unread, not how soon this daemon's own writer thread got to run."""
 
     def __init__(
         self, sock: socket.socket, name: str, membership: bool, daemon: SpreadDaemon, transport: str = "tcp"
@@ -190,6 +195,7 @@ class Session:
         self._daemon = daemon
         self._queue: collections.deque[bytes] = collections.deque()
         self.queued_bytes = 0
+        self._writing = False  # the writer thread is sending a batch it took from the queue
         self._cond = threading.Condition()
         self.writer = threading.Thread(target=self._write, name=f"spread-writer {name}", daemon=True)
 
@@ -204,11 +210,24 @@ class Session:
         with self._cond:
             if self.closed:
                 return True
+            if not self._queue and not self._writing:
+                frame = self._send_now(frame)
+                if not frame:
+                    return True
             self._queue.append(frame)
             self.queued_bytes += len(frame)
             self._cond.notify()
             daemon = self._daemon
             return len(self._queue) <= daemon.max_session_messages and self.queued_bytes <= daemon.max_queue_bytes
+
+    def _send_now(self, frame: bytes) -> bytes:
+        """What of ``frame`` the socket does not take at once (all of it when it takes none, or fails: the
+        writer thread then meets the error and ends the session)."""
+        try:
+            sent = self.sock.send(frame, socket.MSG_DONTWAIT)
+        except OSError:  # BlockingIOError (the socket is full) included
+            return frame
+        return frame[sent:]
 
     def close(self) -> None:
         with self._cond:
@@ -230,11 +249,14 @@ class Session:
                 batch = b"".join(self._queue)
                 self._queue.clear()
                 self.queued_bytes = 0
+                self._writing = True
             try:
                 self.sock.sendall(batch)
             except OSError:
                 self._daemon._vanished(self)
                 return
+            with self._cond:
+                self._writing = False
 
 
 class SpreadDaemon:

@@ -4,6 +4,7 @@ versions it accepts."""
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import threading
 
@@ -181,10 +182,29 @@ def test_a_session_queue_holds_max_session_messages_frames_and_no_more():
     daemon = SpreadDaemon("127.0.0.1", 0, "localhost", max_session_messages=10)  # not started
     a, b = socket.socketpair()
     with a, b:
+        fill(a)  # the client reads nothing: its socket takes no more
         session = Session(a, "#slow#localhost", True, daemon)  # its writer never started: nothing drains
         assert all(session.enqueue(b"frame") for _ in range(10))
         assert not session.enqueue(b"frame")
         assert session.queued_messages == 11
+
+
+def test_a_frame_the_socket_takes_at_once_is_not_queued():
+    daemon = SpreadDaemon("127.0.0.1", 0, "localhost", max_session_messages=10)  # not started
+    a, b = socket.socketpair()
+    with a, b:
+        session = Session(a, "#fast#localhost", True, daemon)  # no writer thread: only a direct send delivers
+        assert all(session.enqueue(b"frame %d;" % n) for n in range(50))
+        assert session.queued_messages == 0
+        assert b.recv(4096) == b"".join(b"frame %d;" % n for n in range(50))
+
+
+def fill(sock: socket.socket) -> None:
+    """Sends into ``sock`` until its buffers are full."""
+    sock.setblocking(False)
+    with contextlib.suppress(BlockingIOError):
+        while True:
+            sock.send(bytes(65536))
 
 
 @pytest.mark.timeout(60)
