@@ -9,6 +9,12 @@ the rejoin brings ordinary join views.  A multicast while the connection is
 down raises ``SpreadConnectionError`` with CONNECTION_CLOSED, the port's
 ``GroupConnectionError`` (a sender must know its message is lost).
 
+The reader keeps reading whatever the actors do: a Spread daemon cuts a
+session that leaves about 1,000 messages unread (MaxSessionMessages), so the
+reader never waits for a listener's mailbox, for the actor thread, or for a
+send (see "the reader thread" below).  Slow listeners hold the backlog in their
+own mailboxes; a session cut anyway is reconnected and rejoined like a lost one.
+
 Names and messages are checked as the in-memory twin checks them
 (``spread/names.py``, ``ports.group.check_multicast``): a user name over 10
 bytes is refused, not cut as libspread would; message types are 0..65535 both
@@ -185,6 +191,17 @@ class SpreadGroupConnection(pykka.ThreadingActor):
             raise SpreadConnectionError(CONNECTION_CLOSED, f"{self._me} is disconnected")
 
     # -- the reader thread --------------------------------------------------------------
+    # The reader keeps reading whatever the actors do, so that a slow actor never makes its session a slow
+    # reader that the daemon cuts (Spread's MaxSessionMessages: about 1,000 undelivered messages):
+    # * it hands events on with ``tell``, a put on the listener's unbounded mailbox, never waiting for the
+    #   listener to take them;
+    # * it takes ``_lock`` only around the gateway's fields, and the actor thread never sends or waits under
+    #   that lock (it picks the client up under it and sends outside);
+    # * it never sends on a client the actor thread may be sending on (a send can take a while, and the
+    #   client serialises sends): after a reconnect it joins on the new client before handing it over;
+    # * an unexpected error while passing a message on does not end it: it is logged, and the session is
+    #   dropped and opened again as after a lost connection (listeners hear "network", then fresh views),
+    #   never left unread behind an actor that looks alive.
     def _read_loop(self) -> None:
         while not self._stopping.is_set():
             with self._lock:
@@ -197,33 +214,41 @@ class SpreadGroupConnection(pykka.ThreadingActor):
                 if self._stopping.is_set():
                     return
                 log.warning("spread.connection_lost", me=self._me, error=str(exc))
-                self._lost()
-                self._reconnect()
+                self._start_again()
                 continue
-            with self._lock:
-                joined = set(self._groups)
-            for event in events_of(message, self._me, joined):
+            try:
+                self._pass_on(message)
+            except Exception:  # a bug here must not leave the session unread
+                log.exception("spread.reader_failed", me=self._me)
+                self._start_again()
+
+    def _pass_on(self, message: Message) -> None:
+        with self._lock:
+            for event in events_of(message, self._me, self._groups):
                 self._tell(event)
 
     def _tell(self, event: ViewChanged | MessageReceived) -> None:
-        """Pass ``event`` on to every listener, or keep it for the first one that subscribes.
-        A listener that died hears nothing more; the session stays."""
-        with self._lock:
-            if isinstance(event, ViewChanged):
-                if event.members:
-                    self._views[event.group] = event.members
-                else:
-                    self._views.pop(event.group, None)
-            self._listeners = [ref for ref in self._listeners if tell_call(ref, _method(event), event)]
-            if not self._listeners:
-                self._waiting.append(event)
+        """Pass ``event`` on to every listener, or keep it for the first one that subscribes (under
+        ``_lock``). A listener that died hears nothing more; the session stays."""
+        if isinstance(event, ViewChanged):
+            if event.members:
+                self._views[event.group] = event.members
+            else:
+                self._views.pop(event.group, None)
+        self._listeners = [ref for ref in self._listeners if tell_call(ref, _method(event), event)]
+        if not self._listeners:
+            self._waiting.append(event)
+
+    def _start_again(self) -> None:
+        """The session is lost (or given up): tell listeners so, and open a new one."""
+        self._lost()
+        self._reconnect()
 
     def _lost(self) -> None:
         with self._lock:
-            groups = sorted(self._groups)
             self._client.close_abruptly()
-        for group in groups:
-            self._tell(ViewChanged(group, (), "network", (self._me,), self._me))
+            for group in sorted(self._groups):
+                self._tell(ViewChanged(group, (), "network", (self._me,), self._me))
 
     def _reconnect(self) -> None:
         attempt = 0
@@ -238,17 +263,37 @@ class SpreadGroupConnection(pykka.ThreadingActor):
             except SpreadError as exc:  # refused (SpreadRejected) or unreachable
                 log.info("spread.reconnect_failed", attempt=attempt, address=self._address, error=str(exc))
                 continue
-            with self._lock:
-                if self._stopping.is_set():
-                    client.disconnect()
-                    return
-                self._client, self._me = client, me
-                groups = sorted(self._groups)
             try:
-                for group in groups:
-                    client.join(group)
+                groups = self._hand_over(client, me)
             except SpreadConnectionError:
                 client.close_abruptly()
                 continue  # lost again at once: try again
+            if groups is None:
+                return
             log.info("spread.reconnected", me=me, attempts=attempt, groups=groups)
             return
+
+    def _hand_over(self, client: SpreadClient, me: str) -> list[str] | None:
+        """Join on the new ``client`` every group the gateway is in, then make it the gateway's client, and
+        return those groups (None, and the client disconnected, when the gateway is stopping).
+
+        The joins go out while only the reader knows the client, so the reader never waits behind a send of
+        the actor thread; a group joined or left by the actor meanwhile (its request went to the closed
+        client, and was lost) is caught up before the hand-over, under the lock that the actor's
+        ``join``/``leave`` take to read ``_groups`` and the client."""
+        joined: set[str] = set()
+        while True:
+            with self._lock:
+                if self._stopping.is_set():
+                    break
+                wanted = set(self._groups)
+                if wanted == joined:
+                    self._client, self._me = client, me
+                    return sorted(joined)
+            for group in sorted(wanted - joined):
+                client.join(group)
+            for group in sorted(joined - wanted):
+                client.leave(group)
+            joined = wanted
+        client.disconnect()
+        return None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import queue
+import threading
 import time
 from itertools import count
 
@@ -13,6 +14,7 @@ import structlog.testing
 
 from gateways.group.spread import SpreadGroupConnection
 from ports.group import CONNECTION_CLOSED, MessageReceived, ViewChanged
+from spread.client import SpreadClient
 from spread.daemon import SpreadDaemon
 from spread.errors import SpreadConnectionError
 from tests.polling import eventually
@@ -171,3 +173,172 @@ def test_members_is_the_last_view_and_events_wait_for_the_first_listener(daemon)
     gateway.leave(GROUP).get()
     assert next_event(events).members == ()
     assert gateway.members(GROUP).get() == ()
+
+
+# -- the reader keeps reading whatever the actors do -------------------------------------------------
+
+BURST = 5000
+BURST_TYPE = 9
+
+
+class Blocked(pykka.ThreadingActor):
+    """A listener whose every event waits for ``gate``: an actor that is slow for as long as a test likes."""
+
+    def __init__(self, gate: threading.Event, events: queue.Queue):
+        super().__init__()
+        self.gate, self.events = gate, events
+
+    def on_view_changed(self, event):
+        self.gate.wait()
+        self.events.put(event)
+
+    def on_message_received(self, event):
+        self.gate.wait()
+        self.events.put(event)
+
+
+@pytest.fixture
+def limited_daemon():
+    """A daemon that cuts a session with more than 1,000 messages unread, as Spread 4.4.0 does."""
+    d = SpreadDaemon("127.0.0.1", 0, "localhost", max_session_messages=1000).start()
+    yield d
+    d.stop()
+
+
+def silent_member(daemon) -> SpreadClient:
+    """A member of GROUP that never reads: the burst must be one that cuts it off."""
+    silent = SpreadClient()
+    silent.connect(daemon.address, "silent")
+    silent.join(GROUP)
+    return silent
+
+
+def multicast_burst(daemon, count: int = BURST) -> list[bytes]:
+    """``count`` small messages to GROUP, as fast as a client sends them; returns their payloads."""
+    payloads = [b"%06d " % n + b"x" * 200 for n in range(count)]
+    sender = SpreadClient()
+    sender.connect(daemon.address, "sender")
+    for payload in payloads:
+        sender.multicast([GROUP], "AGREED", BURST_TYPE, payload)
+    sender.disconnect()
+    return payloads
+
+
+def burst_payloads(events: queue.Queue, count: int) -> list[bytes]:
+    return [next_event(events, MessageReceived, timeout=30).payload for _ in range(count)]
+
+
+def dropped(logs) -> set[str]:
+    return {entry["session"] for entry in logs if entry["event"] == "spread.slow_session_dropped"}
+
+
+@pytest.mark.timeout(60)
+def test_the_reader_keeps_reading_while_a_listener_is_blocked(limited_daemon):
+    gate = threading.Event()
+    try:
+        with structlog.testing.capture_logs() as logs:
+            gateway, fast = member(limited_daemon, "svc")
+            slow: queue.Queue = queue.Queue()
+            gateway.subscribe(Blocked.start(gate, slow)).get()
+            gateway.join(GROUP).get()
+            next_event(fast)
+            silent = silent_member(limited_daemon)
+
+            payloads = multicast_burst(limited_daemon)
+
+            assert burst_payloads(fast, BURST) == payloads  # while the other listener has not taken one
+            assert slow.empty()
+            assert eventually(lambda: dropped(logs), 10, "the silent member to be cut off") == {"#silent#localhost"}
+            gate.set()
+            assert next_event(slow).cause == "join"
+            assert burst_payloads(slow, BURST) == payloads
+            assert "#svc#localhost" in limited_daemon.members(GROUP)
+            assert ("spread.connection_lost", "#svc#localhost") not in [(e["event"], e.get("me")) for e in logs]
+            silent.close_abruptly()
+    finally:
+        gate.set()
+
+
+@pytest.mark.timeout(60)
+def test_the_reader_keeps_reading_while_the_actor_thread_is_stuck_in_a_send(limited_daemon, monkeypatch):
+    stuck, release = threading.Event(), threading.Event()
+    send = SpreadClient._send
+
+    def slow_send(client, message):  # a send the socket takes a long time to accept, holding the send lock
+        if message.mess_type == MARKER - 1:
+            with client._send_lock:
+                stuck.set()
+                release.wait(30)
+        send(client, message)
+
+    monkeypatch.setattr(SpreadClient, "_send", slow_send)
+    try:
+        with structlog.testing.capture_logs() as logs:
+            gateway, events = member(limited_daemon, "svc")
+            gateway.join(GROUP).get()
+            next_event(events)
+            silent = silent_member(limited_daemon)
+            sending = gateway.multicast(GROUP, MARKER - 1, b"slow")
+            assert stuck.wait(10)
+
+            payloads = multicast_burst(limited_daemon)
+
+            assert burst_payloads(events, BURST) == payloads
+            with pytest.raises(pykka.Timeout):  # the actor thread was in its send all along
+                sending.get(timeout=0)
+            assert eventually(lambda: dropped(logs), 10, "the silent member to be cut off") == {"#silent#localhost"}
+            release.set()
+            sending.get(timeout=10)
+            assert next_event(events, MessageReceived).payload == b"slow"
+            assert ("spread.connection_lost", "#svc#localhost") not in [(e["event"], e.get("me")) for e in logs]
+            silent.close_abruptly()
+    finally:
+        release.set()
+
+
+@pytest.mark.timeout(30)
+def test_an_error_while_passing_a_message_on_starts_the_session_again(daemon, monkeypatch):
+    import gateways.group.spread as spread_gateway
+
+    translate = spread_gateway.events_of
+
+    def failing(message, me, joined):
+        if message.data == b"boom":
+            raise RuntimeError("a bug in the translation")
+        return translate(message, me, joined)
+
+    monkeypatch.setattr(spread_gateway, "events_of", failing)
+    with structlog.testing.capture_logs() as logs:
+        alice, events = member(daemon, "alice")
+        alice.join(GROUP).get()
+        next_event(events)
+        alice.multicast(GROUP, 1, b"boom").get()
+        assert next_event(events) == ViewChanged(GROUP, (), "network", ("#alice#localhost",), "#alice#localhost")
+        view = next_event(events, timeout=10)
+        assert (view.group, view.members, view.cause) == (GROUP, ("#alice#localhost",), "join")
+        alice.multicast(GROUP, 1, b"after").get()
+        assert next_event(events, MessageReceived).payload == b"after"
+    assert "spread.reader_failed" in [entry["event"] for entry in logs]
+
+
+@pytest.mark.timeout(30)
+def test_groups_joined_and_left_while_reconnecting_are_caught_up(daemon):
+    port = daemon.port
+    alice, events = member(daemon, "alice")
+    alice.join(GROUP).get()
+    next_event(events)
+    daemon.stop()
+    assert next_event(events).cause == "network"
+    assert not alice.is_connected().get()
+    alice.join("photomark.other").get()
+    alice.leave(GROUP).get()
+    second = SpreadDaemon("127.0.0.1", port, "localhost").start()
+    try:
+        view = next_event(events, ViewChanged, timeout=10)
+        assert (view.group, view.members, view.cause) == ("photomark.other", ("#alice#localhost",), "join")
+        assert alice.is_connected().get()
+        assert second.members(GROUP) == []
+        next_is_marker(alice, events)  # no view of GROUP came back
+    finally:
+        alice.actor_ref.stop()
+        second.stop()
