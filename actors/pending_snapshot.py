@@ -1,6 +1,7 @@
 """The pending list in chunks, for the state transfer from the leader to a newcomer.
 
-A Spread message holds at most about 144 kB, and a list may hold 100,000 entries,
+A Spread message to one group holds at most 143,120 bytes (``ports.group.MAX_PAYLOAD``,
+the real Spread 4.4.0's limit), and a list may hold 100,000 entries,
 so a snapshot travels as numbered chunks of compressed JSON.  ``chunks`` cuts,
 ``Assembler`` puts back together and checks every entry; neither does I/O.
 """

@@ -8,10 +8,12 @@ import zlib
 
 import pytest
 
+from actors import group_messages
 from actors.group_messages import SnapshotChunk
 from actors.job import Job
 from actors.pending_snapshot import CHUNK_BYTES, Assembler, BadSnapshot, chunks
 from actors.pending_state import FAILED, Entry
+from ports.group import MAX_PAYLOAD
 
 
 def entry(i: int) -> Entry:
@@ -38,6 +40,12 @@ def test_chunks_are_at_most_96000_characters_by_default():
     assert CHUNK_BYTES == 96_000
     parts = chunks([entry(i) for i in range(5000)], "n1", "#s2#h")
     assert len(parts) > 1 and [len(p.data) for p in parts[:-1]] == [96_000] * (len(parts) - 1)
+
+
+def test_a_full_chunk_as_multicast_fits_in_one_spread_message_with_room_to_spare():
+    part = chunks([entry(i) for i in range(5000)], "n" * 32, "#" + "s" * 10 + "#" + "h" * 19)[0]
+    _, body = group_messages.encode(part)
+    assert len(body) <= MAX_PAYLOAD * 0.7  # "nothing may come near the edge"
 
 
 def test_chunks_are_numbered_addressed_and_carry_the_compact_json_of_the_entries():
