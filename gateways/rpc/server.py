@@ -93,6 +93,11 @@ class RunningServer:
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(timeout=10)
         if not self.thread.is_alive():
+            # A sync handler on the pool asks the loop for its stream's next message by queueing a callback
+            # and waiting on its future: one queued after the last drain would wait for ever, and its thread
+            # would hold up the interpreter's exit.  Run such callbacks once more, cancelled, then close the
+            # loop, after which a new ask fails at once.
+            self.loop.run_until_complete(self._drain())
             self.loop.close()
         self.sync_pool.shutdown(wait=False, cancel_futures=True)
 
