@@ -58,9 +58,12 @@ class GrowingFile(io.RawIOBase):
     """The decoder's view of a file still being written: reads go as far as the bytes the Svc has said are
     there, and past them wait for its next word on the pipe (``("more", size)`` or ``("end", size)``)."""
 
-    def __init__(self, path: str, connection: Connection) -> None:
-        self.file = open(path, "rb")  # noqa: SIM115 - closed with this object
+    def __init__(self, connection: Connection) -> None:
         self.connection, self.size, self.ended = connection, 0, False
+        self.file: io.BufferedReader | None = None
+
+    def open(self, path: str) -> None:
+        self.file = open(path, "rb")  # noqa: SIM115 - closed with this object
 
     def wait(self) -> None:
         try:
@@ -93,7 +96,8 @@ class GrowingFile(io.RawIOBase):
         return self.file.tell()
 
     def close(self) -> None:
-        self.file.close()
+        if self.file is not None:
+            self.file.close()
         super().close()
 
 
@@ -101,11 +105,12 @@ def _check(request: tuple, connection: Connection) -> tuple[str, int, int]:
     kind, path, limits = request
     if kind == "check":
         return check_photo_path(path, limits)
-    with GrowingFile(path, connection) as growing:
+    with GrowingFile(connection) as growing:
         try:
+            growing.open(path)
             return check_photo_stream(io.BufferedReader(growing, 256 * 1024), limits)
         finally:
-            growing.drain()
+            growing.drain()  # whatever happened, the Svc's words up to its last are taken: one answer each
 
 
 def _serve(connection: Connection) -> None:

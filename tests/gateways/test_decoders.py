@@ -181,3 +181,16 @@ def test_a_follower_whose_decoder_is_killed_refuses_the_photo_and_the_decoder_is
     assert checks.following == 0 and victim.pid not in pids(checks) and len(pids(checks)) == 2
     path.write_bytes(data)
     assert checks.check(str(path), DEFAULT_LIMITS)[0] == "png"
+
+
+def test_a_followed_file_that_cannot_be_opened_is_refused_and_the_decoder_stays_in_step(decoders, tmp_path):
+    checks = decoders(processes=2)
+    follower = checks.follow(str(tmp_path / "gone.png"), DEFAULT_LIMITS)
+    follower.more(1000)
+    follower.more(2000)
+    with pytest.raises(BadUpload, match="FileNotFoundError"):
+        follower.end(2000)
+    photo = tmp_path / "p.png"
+    photo.write_bytes(png((30, 20)))
+    for _ in range(3):  # every decoder answers its own check, none a stale one
+        assert checks.check(str(photo), DEFAULT_LIMITS) == ("png", 30, 20)
