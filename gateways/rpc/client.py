@@ -186,14 +186,21 @@ class PhotoClient:
 
     # -- download --
 
-    def _open_download(self, photo_id: str, report: bool):
-        """The Download stream and its first reply, the status."""
+    def _open_download(self, photo_id: str, report: bool, on_size: Callable[[int], None] | None):
+        """The Download stream and its first reply, the status, of a READY photo (``on_size`` told its size);
+        for a photo that is not READY, the stream cancelled and the ``Download`` that says where it stands."""
         stream = self.stub.Download(photos_pb2.DownloadRequest(id=photo_id, report=report), timeout=self.timeout)
         first = next(stream, None)
         if first is None or first.WhichOneof("part") != "status":
             stream.cancel()
             raise IncompleteDownload(f"download of {photo_id}: the Svc sent no status first")
-        return stream, first.status
+        status = first.status
+        if STATE_NAMES[status.state] != "READY":
+            stream.cancel()
+            return Download(STATE_NAMES[status.state], status.message)
+        if on_size:
+            on_size(status.size)
+        return stream, status
 
     @staticmethod
     def _blocks(stream, photo_id: str, size: int) -> Iterator[bytes]:
@@ -215,18 +222,15 @@ class PhotoClient:
         progress: Progress | None = None,
     ) -> Download:
         """The marked photo (or report) in memory; ``download_to`` streams it into a file."""
-        stream, status = self._open_download(photo_id, report)
-        state = STATE_NAMES[status.state]
-        if state != "READY":
-            stream.cancel()
-            return Download(state, status.message)
-        if on_size:
-            on_size(status.size)
+        opened = self._open_download(photo_id, report, on_size)
+        if isinstance(opened, Download):
+            return opened
+        stream, status = opened
         try:
             data = b"".join(_counted(self._blocks(stream, photo_id, status.size), progress))
         finally:
             stream.cancel()  # a no-op once the stream ended
-        return Download(state, status.message, data, len(data))
+        return Download("READY", status.message, data, len(data))
 
     def download_to(
         self,
@@ -240,13 +244,10 @@ class PhotoClient:
         fsynced and renamed over ``target`` once all arrived.  On any failure, an interruption (Ctrl-C)
         included, the temporary file is removed and ``target`` is left as it was.  When the photo is not
         READY, nothing is written and the returned ``Download`` says where it stands."""
-        stream, status = self._open_download(photo_id, report)
-        state = STATE_NAMES[status.state]
-        if state != "READY":
-            stream.cancel()
-            return Download(state, status.message)
-        if on_size:
-            on_size(status.size)
+        opened = self._open_download(photo_id, report, on_size)
+        if isinstance(opened, Download):
+            return opened
+        stream, status = opened
         target = Path(target)
         partial = partial_path(target)
         try:
@@ -260,7 +261,7 @@ class PhotoClient:
             stream.cancel()
             partial.unlink(missing_ok=True)
             raise
-        return Download(state, status.message, size=status.size)
+        return Download("READY", status.message, size=status.size)
 
     def close(self) -> None:
         self.channel.close()
