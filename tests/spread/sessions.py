@@ -45,6 +45,16 @@ def join_in_turn(*clients):
         next_view(c)
 
 
+def silent_member(daemon, member):
+    """A raw session "slow" with a tiny receive buffer that joins GROUP (``member``, in it, sees the join) and
+    then reads nothing: the daemon's queue for it only grows."""
+    slow = raw_session(daemon, b"slow")
+    slow.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    slow.sendall(p.join_request("#slow#localhost", GROUP).encode())
+    assert next_view(member).membership.changed_member == "#slow#localhost"
+    return slow
+
+
 def raw_session(daemon, name=b"raw"):
     sock = socket.create_connection(("127.0.0.1", daemon.port), timeout=5)
     sock.sendall(p.ConnectRequest(name).encode())

@@ -16,7 +16,7 @@ from spread import protocol as p
 from spread.client import SpreadClient
 from spread.daemon import SpreadDaemon
 from tests.polling import eventually
-from tests.spread.sessions import GROUP, before_marker, join_in_turn, next_view, raw_session, told
+from tests.spread.sessions import GROUP, before_marker, join_in_turn, next_view, raw_session, silent_member, told
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -256,10 +256,7 @@ def test_a_client_that_stops_reading_is_disconnected_and_does_not_block_the_othe
         carol.connect(daemon.address, "carol")
         try:
             join_in_turn(alice)
-            slow = raw_session(daemon, b"slow")
-            slow.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-            slow.sendall(p.join_request("#slow#localhost", GROUP).encode())
-            assert next_view(alice).membership.changed_member == "#slow#localhost"
+            slow = silent_member(daemon, alice)
             payload, sends = bytes(50_000), 400
             received = []
             regular = [0]  # how many of them are carol's messages

@@ -15,7 +15,7 @@ from spread import protocol as p
 from spread.client import SpreadClient
 from spread.daemon import Session, SpreadDaemon, frame_problem
 from spread.stream import FrameReader
-from tests.spread.sessions import GROUP, before_marker, join_in_turn, next_view, raw_session
+from tests.spread.sessions import GROUP, before_marker, join_in_turn, next_view, raw_session, silent_member
 
 ME = "#bad#localhost"
 
@@ -219,10 +219,7 @@ def test_a_member_that_never_reads_is_cut_after_about_1000_messages_and_a_reader
         carol.connect(daemon.address, "carol")
         try:
             join_in_turn(alice)
-            slow = raw_session(daemon, b"slow")
-            slow.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-            slow.sendall(p.join_request("#slow#localhost", GROUP).encode())
-            assert next_view(alice).membership.changed_member == "#slow#localhost"
+            slow = silent_member(daemon, alice)
             story = []  # what alice hears: b"" for a message of carol's, or a view's (cause, member)
             heard = [0]
             progress = threading.Condition()
