@@ -11,7 +11,7 @@ scorer's format, scores them with ``marking.scoring`` (greedy one-to-one
 matching at IoU >= 0.5) and prints recall, precision and F1 overall, per
 variant and per keyword role, and seconds per page, side by side.
 
-usage: python bench/quality.py [--eval-dir DIR] [--set dev] [--limit N] [--keep DIR]
+usage: python bench/quality.py [--eval-dir DIR] [--set dev|holdout|PATH] [--limit N] [--keep DIR]
 """
 
 from __future__ import annotations
@@ -39,6 +39,18 @@ from marking.ocr import DEFAULT_SETTINGS, engine_info  # noqa: E402
 
 def default_eval_dir() -> Path:
     return Path(os.environ.get("PHOTOMARK_EVAL_DIR", ROOT / "tests" / "data" / "eval"))
+
+
+def set_directory(eval_dir: Path, name_or_path: str) -> Path:
+    """The directory of an evaluation set: ``name_or_path`` inside ``eval_dir``
+    when it is a set's name there, else the path itself; it must hold a
+    ``cases.jsonl``."""
+    for candidate in (eval_dir / name_or_path, Path(name_or_path)):
+        if (candidate / "cases.jsonl").is_file():
+            return candidate
+    raise SystemExit(
+        f"no evaluation set {name_or_path!r}: neither {eval_dir / name_or_path} nor {name_or_path} holds a cases.jsonl"
+    )
 
 
 def baseline_predict(path: Path, keywords: list[str]) -> dict:
@@ -76,7 +88,12 @@ def main() -> None:
         default=default_eval_dir(),
         help="default: $PHOTOMARK_EVAL_DIR or tests/data/eval",
     )
-    parser.add_argument("--set", default="dev", help="the evaluation set inside it (default dev)")
+    parser.add_argument(
+        "--set",
+        default="dev",
+        help="the evaluation set: a name inside --eval-dir (dev, holdout), or the path of any directory"
+        " holding a cases.jsonl in the dev format (default dev)",
+    )
     parser.add_argument("--limit", type=int, default=0, help="only the first N pages")
     parser.add_argument(
         "--keep",
@@ -85,7 +102,8 @@ def main() -> None:
     )
     args = parser.parse_args()
 
-    cases = scoring.load_cases(args.eval_dir / args.set / "cases.jsonl")
+    set_dir = set_directory(args.eval_dir, args.set)
+    cases = scoring.load_cases(set_dir / "cases.jsonl")
     if args.limit:
         cases = cases[: args.limit]
     out = args.keep or Path(tempfile.mkdtemp(prefix="photomark-quality-"))
@@ -99,11 +117,11 @@ def main() -> None:
         "photomark-ocr": {},
     }
     print(
-        f"{len(cases)} pages of {args.eval_dir / args.set}; marker settings: {engine_info(DEFAULT_SETTINGS)}",
+        f"{len(cases)} pages of {set_dir}; marker settings: {engine_info(DEFAULT_SETTINGS)}",
         flush=True,
     )
     for case in cases:
-        path = args.eval_dir / args.set / case.image
+        path = set_dir / case.image
         stem = case.stem
         variant = case.variant
         keywords = list(case.keywords)

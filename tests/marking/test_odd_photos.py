@@ -126,8 +126,8 @@ def test_a_photo_with_room_for_a_line_of_text_is_read(size):
 def test_a_photo_longer_than_tesseract_takes_is_read_scaled_down_to_it():
     assert ocr_size((40_000, 80)) == (MAX_OCR_SIDE, 66)
     assert ocr_scale((40_000, 80)) == pytest.approx(MAX_OCR_SIDE / 40_000)
-    prepared, scale = prepare(Image.new("RGB", (40_000, 80), "white"))
-    assert prepared.size == (MAX_OCR_SIDE, 66) and scale < 1
+    prepared, plan = prepare(Image.new("RGB", (40_000, 80), "white"))
+    assert prepared.size == (MAX_OCR_SIDE, 66) and plan.scale < 1
 
 
 def test_a_small_photo_is_still_upscaled_at_most_three_times():
