@@ -67,6 +67,8 @@ def token_matches(token: str, word: str, confidence: float = -1.0) -> bool:
         return True
     if len(token) < FUZZY_MIN_LENGTH or confidence >= FUZZY_MAX_CONFIDENCE:
         return False
+    if _joins_words(word) and not _joins_words(token):
+        return False
     allowed = 2 if len(token) >= FUZZY_TWO_EDITS else 1
     token, word = _fold_confusions(token), _fold_confusions(word)
     if abs(len(word) - len(token)) > allowed:
@@ -89,6 +91,17 @@ _CONFUSIONS = (
     ("|", "l"),
     ("5", "s"),
 )
+
+
+# What joins two words into a compound or a possessive inside a word
+# ("pseudo-random", "network's"): such a word is another word than the
+# keyword, however close its letters are (the evaluation conventions count
+# "network-based" and a "net-" / "work" split as no "network").
+_WORD_JOINERS = frozenset("-‐‑–'’")
+
+
+def _joins_words(text: str) -> bool:
+    return any(c in _WORD_JOINERS for c in text)
 
 
 def _fold_confusions(text: str) -> str:

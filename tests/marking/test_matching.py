@@ -107,6 +107,16 @@ def test_small_ocr_errors_in_a_long_word_are_tolerated():
     assert found["transparent"][0].text == "transparcnt"
 
 
+@pytest.mark.parametrize("word", ["pseudo-random", "pseudo‐random", "pseudo–random", "pseudoran'dom", "pseudoran’dom"])
+def test_a_compound_or_possessive_is_no_near_miss_of_a_keyword_without_one(word):
+    # one edit apart, long enough for two, read without confidence: still another word
+    assert not token_matches("pseudorandom", word, 50.0)
+
+
+def test_a_keyword_with_a_hyphen_still_matches_its_near_misses():
+    assert token_matches("pseudo-random", "pseudo-randorn", 50.0)
+
+
 def test_errors_are_not_tolerated_in_short_words_or_confident_readings():
     assert match(line("phcto"), ["photo"])["photo"] == []
     assert match(line("transparcnt", confidence=96.0), ["transparent"])["transparent"] == []
