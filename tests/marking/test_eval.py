@@ -1,7 +1,7 @@
-"""A few pages of the dev evaluation set (tests/data/eval/dev), scored with
-marking.scoring: floors a little under what was measured, to catch a
-regression without failing on noise.  (bench/quality.py measures the whole
-set.)"""
+"""A few pages of each evaluation set (tests/data/eval/dev and
+tests/data/eval/holdout), scored with marking.scoring: floors a little under
+what was measured, to catch a regression without failing on noise.
+(bench/quality.py measures the whole sets.)"""
 
 from __future__ import annotations
 
@@ -11,36 +11,47 @@ from marking import mark_photo, scoring
 
 pytestmark = pytest.mark.integration  # needs Tesseract
 
-PAGES = [
-    "images/usrguide-p009.png",
-    "images/maint-guide-p017.png",
-    "images/maint-guide-p024-hard.jpg",
-    "images/groff-pdfmark-p006-hard.jpg",
-]
+# Measured (Tesseract 5.3.0): every expected box found and nothing else on
+# these pages, but for the small page (9 of 9 found, one false box: the
+# page is about 900 pixels tall in a 2,000-pixel photo).
+PAGES = {
+    "dev": [
+        "images/usrguide-p009.png",
+        "images/maint-guide-p017.png",
+        "images/maint-guide-p024-hard.jpg",
+        "images/groff-pdfmark-p006-hard.jpg",  # the plain baseline: 11 of 14
+    ],
+    "holdout": [
+        "images/nettle-p012.png",
+        "images/valgrind-manual-p036-hard.jpg",
+        "images/fontconfig-user-p005-hard.jpg",
+        "images/nettle-p074-small.jpg",  # the plain baseline: 5 of 9; before the reading plan: 2 of 9
+    ],
+}
+FLOORS = {  # variant: (recall, precision)
+    "clean": (0.95, 0.95),
+    "hard": (0.90, 0.90),
+    "small": (0.75, 0.75),
+}
 
 
-def test_recall_and_precision_on_clean_and_hard_dev_pages(eval_dir):
-    cases = {c.image: c for c in scoring.load_cases(eval_dir / "dev" / "cases.jsonl")}
-    totals = {"clean": [0, 0, 0], "hard": [0, 0, 0]}  # tp, expected, predicted
-    for image in PAGES:
+@pytest.mark.parametrize("name", sorted(PAGES))
+def test_recall_and_precision_on_a_few_pages_of_each_set(eval_dir, name):
+    cases = {c.image: c for c in scoring.load_cases(eval_dir / name / "cases.jsonl")}
+    totals: dict[str, list[int]] = {}  # variant: tp, expected, predicted
+    for image in PAGES[name]:
         case = cases[image]
-        report = mark_photo((eval_dir / "dev" / image).read_bytes(), list(case.keywords), filename=image).report
+        report = mark_photo((eval_dir / name / image).read_bytes(), list(case.keywords), filename=image).report
         assert list(report["keywords"]) == list(case.keywords)
         for keyword in case.keywords:
-            expected, predicted = (
-                case.expected[keyword],
-                report["keywords"][keyword]["boxes"],
-            )
-            t = totals[case.variant]
+            expected, predicted = case.expected[keyword], report["keywords"][keyword]["boxes"]
+            t = totals.setdefault(case.variant, [0, 0, 0])
             t[0] += scoring.match(expected, predicted)
             t[1] += len(expected)
             t[2] += len(predicted)
             if case.role(keyword) == "absent":
                 assert predicted == [], (image, keyword)
-    recall = {v: tp / n for v, (tp, n, _) in totals.items()}
-    precision = {v: tp / p for v, (tp, _, p) in totals.items()}
-    # Measured (Tesseract 5.3.0): every expected box found, nothing else, on
-    # these four pages (23 boxes clean, 23 hard).  The plain baseline finds
-    # 20 of the 23 on the hard pages (0.87), under the floor.
-    assert recall["clean"] >= 0.95 and precision["clean"] >= 0.95, (recall, precision)
-    assert recall["hard"] >= 0.90 and precision["hard"] >= 0.90, (recall, precision)
+    for variant, (tp, expected, predicted) in totals.items():
+        recall, precision = tp / expected, tp / max(1, predicted)
+        floor_recall, floor_precision = FLOORS[variant]
+        assert recall >= floor_recall and precision >= floor_precision, (variant, tp, expected, predicted)
