@@ -60,7 +60,7 @@ class PlanRules:
     small_text_height: float = 9.0
     soft_edges_below: float = 3.3
     min_page_side: int = 2000
-    sharpen_amount: float = 1.5
+    sharpen_amount: float = 2.5
     max_megapixels: float = 60.0
 
 

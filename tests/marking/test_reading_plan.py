@@ -117,7 +117,12 @@ def test_the_rules_can_be_changed():
 
 def test_the_plan_says_itself_for_the_report():
     plan = plan_reading(Measures(size=(1600, 2200), page=(8, 16, 1500, 2100), text_height=12.0, edge_steepness=SOFT))
-    assert plan.as_dict() == {"crop": [8, 16, 1500, 2100], "scale": round(plan.scale, 3), "sharpen": 1.5, "photo": True}
+    assert plan.as_dict() == {
+        "crop": [8, 16, 1500, 2100],
+        "scale": round(plan.scale, 3),
+        "sharpen": RULES.sharpen_amount,
+        "photo": True,
+    }
 
 
 sizes = st.tuples(st.integers(1, 60_000), st.integers(1, 60_000))
