@@ -93,3 +93,14 @@ def test_a_blurred_page_has_softer_edges_than_a_sharp_one(photos):
 def test_a_photo_without_contrast_has_no_edge_steepness():
     assert edge_steepness(np.full((300, 300), 200, np.uint8)) is None
     assert edge_steepness(np.full((2, 2), 0, np.uint8)) is None
+
+
+def test_a_large_page_is_measured_on_its_middle_with_its_proportions():
+    from marking.ocr import MEASURED_PIXELS, middle
+
+    assert middle((0, 0, 1241, 1754), MEASURED_PIXELS) == (0, 0, 1241, 1754)
+    x0, y0, x1, y1 = middle((10, 20, 4010, 3020), 3_000_000)
+    assert (x1 - x0) * (y1 - y0) <= 3_000_000
+    assert (x1 - x0) / (y1 - y0) == pytest.approx(4000 / 3000, rel=0.01)
+    assert (x0 + x1) / 2 == pytest.approx(2010, abs=1) and (y0 + y1) / 2 == pytest.approx(1520, abs=1)
+    assert middle((0, 0, 100_000, 1), 10) == (49_995, 0, 50_005, 1)
