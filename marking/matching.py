@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 from rapidfuzz.distance import Levenshtein
 
+from marking.char_choices import second_guesses
 from marking.ocr import Word
 
 Box = tuple[int, int, int, int]
@@ -36,6 +37,12 @@ FUZZY_MAX_CONFIDENCE = 90.0
 # with the errors above (shorter ones would take "value is" for "values").
 MERGE_SPLIT_WORDS = True
 MERGE_FUZZY_MIN_LENGTH = 8
+# A word OCR hesitated on also matches a keyword exactly equal to it with
+# one character swapped for another choice of at least this confidence
+# (``marking/char_choices.py``): "duplicates" with "$" a close second for
+# its last letter is the printed "duplicate$".  Only exact: no error is
+# forgiven on top of a swap.
+SECOND_GUESS_FLOOR = 50.0
 
 
 @dataclass(frozen=True)
@@ -130,7 +137,7 @@ def union(boxes: Sequence[Box]) -> Box:
 def match(words: Iterable[Word], keywords: Sequence[str]) -> dict[str, list[Occurrence]]:
     """Every keyword (in the order given, duplicates once) with the list of its
     occurrences, in reading order; an absent keyword maps to an empty list."""
-    grouped = [[(normalise(w.text), w) for w in line] for line in lines(words)]
+    grouped = [[(normalise(w.text), w, _second_readings(w)) for w in line] for line in lines(words)]
     found: dict[str, list[Occurrence]] = {}
     for keyword in keywords:
         if keyword in found:
@@ -140,14 +147,21 @@ def match(words: Iterable[Word], keywords: Sequence[str]) -> dict[str, list[Occu
     return found
 
 
-def _find(tokens: list[str], grouped: list[list[tuple[str, Word]]]) -> list[Occurrence]:
+Reading = tuple[str, Word, frozenset[str]]  # normalised text, the word, its normalised second readings
+
+
+def _second_readings(word: Word) -> frozenset[str]:
+    return frozenset(normalise(text) for text in second_guesses(word.choices, SECOND_GUESS_FLOOR))
+
+
+def _find(tokens: list[str], grouped: list[list[Reading]]) -> list[Occurrence]:
     occurrences = []
     for line in grouped:
         i = 0
         while i < len(line):
             taken = _match_at(tokens, line, i)
             if taken:
-                window = [w for _, w in line[i : i + taken]]
+                window = [w for _, w, _ in line[i : i + taken]]
                 occurrences.append(
                     Occurrence(
                         box=union([w.box for w in window]),
@@ -160,17 +174,18 @@ def _find(tokens: list[str], grouped: list[list[tuple[str, Word]]]) -> list[Occu
     return occurrences
 
 
-def _match_at(tokens: list[str], line: list[tuple[str, Word]], i: int) -> int:
+def _match_at(tokens: list[str], line: list[Reading], i: int) -> int:
     """How many words of ``line`` from ``i`` on make the keyword (0: none)."""
     n = len(tokens)
     window = line[i : i + n]
     if len(window) == n and all(
-        token_matches(t, text, w.confidence) for t, (text, w) in zip(tokens, window, strict=True)
+        token_matches(t, text, w.confidence) or t in seconds
+        for t, (text, w, seconds) in zip(tokens, window, strict=True)
     ):
         return n
     # A single long word OCR split in two ("requir ed,", "mes ages").
     if MERGE_SPLIT_WORDS and n == 1 and len(tokens[0]) >= FUZZY_MIN_LENGTH and i + 1 < len(line):
-        (_, a), (_, b) = line[i], line[i + 1]
+        (_, a, _), (_, b, _) = line[i], line[i + 1]
         joined = normalise(a.text + b.text)
         # Two real words can join into a near miss ("value is" ~ "values"):
         # a shorter keyword must be joined exactly.

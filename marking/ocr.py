@@ -32,6 +32,7 @@ import pytesseract
 from PIL import Image, ImageOps
 
 from marking import tesseract
+from marking.char_choices import Choices, choices_for
 from marking.page_crop import page_box
 from marking.reading_plan import (
     MAX_OCR_SIDE,
@@ -99,6 +100,9 @@ class Word:
     par: int
     line: int
     word: int
+    # Per character: the character read, then Tesseract's other choices for it
+    # (``marking/char_choices.py``); empty when they were not asked for.
+    choices: Choices = ()
 
     @property
     def line_key(self) -> tuple[int, int, int]:
@@ -114,7 +118,9 @@ class Settings:
     which copes with uneven light); ``second_thresholding_method``: the
     one a poor first reading is tried again with (``None``: never).
     ``plan``: how the photo is cropped, scaled and sharpened before
-    (``marking/reading_plan.py``).
+    (``marking/reading_plan.py``).  ``char_choices``: ask Tesseract for its
+    other choices of each character (``marking/char_choices.py``), which
+    matching may take when one of them makes a word exactly a keyword.
 
     Measured with bench/quality.py (Tesseract 5.3.0) on the dev set and on
     the holdout set (whose small pages gave the page-side floor and the
@@ -159,13 +165,16 @@ class Settings:
     grayscale: bool = True
     thresholding_method: int = 2
     second_thresholding_method: int | None = 0
+    char_choices: bool = True
     plan: PlanRules = PlanRules()  # noqa: RUF009 - frozen
 
-    def config(self, thresholding_method: int | None = None) -> str:
+    def config(self, thresholding_method: int | None = None, char_choices: bool = False) -> str:
         method = self.thresholding_method if thresholding_method is None else thresholding_method
         parts = [f"--psm {self.psm}"]
         if method:
             parts.append(f"-c thresholding_method={method}")
+        if char_choices and self.char_choices:
+            parts.append("-c lstm_choice_mode=2 -c hocr_char_boxes=1")
         return " ".join(parts)
 
 
@@ -298,7 +307,7 @@ def _read(
     prepared: Image.Image, plan: Plan, size: tuple[int, int], settings: Settings, method: int, timeout: float
 ) -> list[Word]:
     try:
-        data = tesseract.image_to_data(prepared, settings.lang, settings.config(method), timeout)
+        data = tesseract.image_to_data(prepared, settings.lang, settings.config(method, plan.char_choices), timeout)
     except OcrStopped:
         raise
     except _RUN_ERRORS as error:
@@ -343,6 +352,7 @@ def words_from_data(data: dict, scale: float, size: tuple[int, int], offset: tup
     (outside the photo) is dropped."""
     width, height = size
     dx, dy = offset
+    choices = data.get("choices", {})
     words = []
     for i, text in enumerate(data["text"]):
         if int(data["level"][i]) != 5 or not text or not text.strip():
@@ -366,6 +376,7 @@ def words_from_data(data: dict, scale: float, size: tuple[int, int], offset: tup
                 par=int(data["par_num"][i]),
                 line=int(data["line_num"][i]),
                 word=int(data["word_num"][i]),
+                choices=choices_for(text.strip(), (left, top, right, bottom), choices),
             )
         )
     return words

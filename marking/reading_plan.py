@@ -20,6 +20,8 @@ set (``bench/quality.py``; the figures are in ``Settings``' docstring):
 * A reading is poor when it holds fewer than ``MIN_GOOD_WORDS`` confident
   words: the photo is then read once more with the other binarisation, and
   the reading with more confident words is kept.
+* Tesseract's other choices of each character (``marking/char_choices.py``)
+  are asked for where OCR hesitates: on photos and on upscaled small text.
 """
 
 from __future__ import annotations
@@ -74,8 +76,22 @@ class Plan:
     sharpen: float  # the unsharp mask's amount; 0: none
     photo: bool  # read as a photo of a page (found page or soft edges)
 
+    @property
+    def char_choices(self) -> bool:
+        """Whether Tesseract's other choices of each character are worth
+        asking for (they cost a fifth more OCR time): on a photo, or text
+        upscaled because it is small, where OCR hesitates; not on a sharp
+        page read as it is, which it reads with confidence."""
+        return self.photo or self.scale > 1.0
+
     def as_dict(self) -> dict:
-        return {"crop": list(self.crop), "scale": round(self.scale, 3), "sharpen": self.sharpen, "photo": self.photo}
+        return {
+            "crop": list(self.crop),
+            "scale": round(self.scale, 3),
+            "sharpen": self.sharpen,
+            "photo": self.photo,
+            "char_choices": self.char_choices,
+        }
 
 
 def size_scale(size: tuple[int, int], rules: PlanRules) -> float:

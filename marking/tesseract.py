@@ -41,6 +41,8 @@ import pytesseract
 from PIL import Image
 from pytesseract import pytesseract as _pt
 
+from marking.char_choices import parse_hocr
+
 _SETPRIV = shutil.which("setpriv") if sys.platform.startswith("linux") else None
 
 
@@ -97,18 +99,28 @@ _CURRENT: contextvars.ContextVar[TesseractRuns | None] = contextvars.ContextVar(
 
 def image_to_data(image: Image.Image, lang: str, config: str, timeout: float) -> dict:
     """What ``pytesseract.image_to_data(image, lang, config, output_type=DICT, timeout=timeout)``
-    returns, and raises what it raises (``TesseractError``, ``TesseractNotFoundError``, the
+    returns (and, when ``config`` asks for ``lstm_choice_mode``, each word's character
+    choices from the hOCR Tesseract writes in the same run, under ``"choices"``:
+    ``char_choices.parse_hocr``), and raises what it raises (``TesseractError``, ``TesseractNotFoundError``, the
     ``RuntimeError`` of a timeout, ``SystemExit`` for a Tesseract that cannot say its version),
     with the process started as this module's docstring says; ``OcrStopped`` when it was
     stopped (``TesseractRuns.stop``)."""
     if pytesseract.get_tesseract_version(cached=True) < _pt.TESSERACT_MIN_VERSION:
         raise _pt.TSVNotSupported()
-    config = f"-c tessedit_create_tsv=1 {config.strip()}"
+    choices = "lstm_choice_mode" in config
+    config = f"-c tessedit_create_tsv=1 {'-c tessedit_create_hocr=1 ' if choices else ''}{config.strip()}"
     with _pt.save(image) as (temp_name, input_filename):
         run([_pt.tesseract_cmd, input_filename, temp_name, "-l", lang, *shlex.split(config)], timeout)
         with open(f"{temp_name}{os.extsep}tsv", "rb") as output:
             tsv = output.read().decode(_pt.DEFAULT_ENCODING)
-    return _pt.file_to_dict(tsv, "\t", -1)
+        hocr = ""
+        if choices:
+            with open(f"{temp_name}{os.extsep}hocr", "rb") as output:
+                hocr = output.read().decode("utf-8", errors="replace")
+    data = _pt.file_to_dict(tsv, "\t", -1)
+    if choices:
+        data["choices"] = parse_hocr(hocr)
+    return data
 
 
 def run(args: list[str], timeout: float) -> None:

@@ -94,7 +94,7 @@ def run_with(monkeypatch, readings: dict[int, dict]) -> tuple[list, list[str]]:
 
     def fake_image_to_data(image, lang, config, timeout):
         calls.append(config)
-        method = int(config.split("thresholding_method=")[1]) if "thresholding_method=" in config else 0
+        method = int(config.split("thresholding_method=")[1].split()[0]) if "thresholding_method=" in config else 0
         return readings[method]
 
     monkeypatch.setattr(tesseract_module, "image_to_data", fake_image_to_data)

@@ -122,7 +122,15 @@ def test_the_plan_says_itself_for_the_report():
         "scale": round(plan.scale, 3),
         "sharpen": RULES.sharpen_amount,
         "photo": True,
+        "char_choices": True,
     }
+
+
+def test_character_choices_are_asked_for_on_photos_and_small_text_only():
+    sharp = plan_reading(Measures(size=(1241, 1754), page=None, text_height=11.0, edge_steepness=SHARP))
+    small = plan_reading(Measures(size=(745, 1052), page=None, text_height=8.0, edge_steepness=SHARP))
+    photo = plan_reading(Measures(size=(1600, 2200), page=None, text_height=40.0, edge_steepness=SOFT))
+    assert not sharp.char_choices and small.char_choices and photo.char_choices
 
 
 sizes = st.tuples(st.integers(1, 60_000), st.integers(1, 60_000))
