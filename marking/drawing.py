@@ -63,10 +63,11 @@ def draw_marks(image: Image.Image, matches: Mapping[str, Sequence[Occurrence]]) 
 
 
 def to_png(image: Image.Image) -> bytes:
-    """The PNG of a marked photo.  Compression level 3: level 6 (Pillow's
-    default) took 2.5x as long on a phone photo for a larger file."""
+    """The PNG of a marked photo.  Compression level 1: on a phone photo
+    (1546 x 2127, noisy) level 3 took 0.23 s and level 6 (Pillow's default)
+    2.5x as long again, level 1 0.16 s for a file 12 % larger."""
     buffer = io.BytesIO()
-    image.save(buffer, format="PNG", compress_level=3)
+    image.save(buffer, format="PNG", compress_level=1)
     return buffer.getvalue()
 
 
