@@ -146,6 +146,10 @@ class Settings:
       or two boxes either way (noise at this size); the harder sharpening
       gave the small pages 6 to 10 boxes more at every floor tried, so it
       was kept.
+    * Tesseract's other choices of each character, one swap taken when it
+      makes a word exactly a keyword (``char_choices``): dev photos 51 to
+      54 of 55, holdout small pages 36 to 41 of 63, nothing false; a fifth
+      more OCR time, so asked for only where the plan says OCR hesitates.
     * Tried and dropped: dividing by a blurred background to even out the
       light (its noise made Otsu and Tesseract's layout fail: 14 of 55),
       denoising (more false words), a contrast stretch, re-reading the

@@ -147,3 +147,58 @@ def test_tesseract_gives_each_word_of_a_photo_its_character_choices(photos):
     assert len(with_choices) >= len(words) // 2
     for w in with_choices:
         assert "".join(c[0][0] for c in w.choices) == w.text
+
+
+def word_hocr(*children: str, title: str = "title='bbox 0 0 40 49; x_wconf 90'", tag: str = "span") -> str:
+    inner = "".join(children)
+    return (
+        "<html xmlns='http://www.w3.org/1999/xhtml'><body>"
+        f"<{tag} class='ocrx_word' {title}>{inner}</{tag}>"
+        "<span class='ocrx_word' title='bbox 50 0 90 49'>"
+        "<span class='ocrx_cinfo' title='x_bboxes 50 0 60 36; x_conf 90'>k</span></span>"
+        "</body></html>"
+    )
+
+
+def char(text: str, conf: str = "; x_conf 90") -> str:
+    return f"<span class='ocrx_cinfo' title='x_bboxes 0 0 9 9{conf}'>{text}</span>"
+
+
+def alternatives(*pairs: tuple[str, str]) -> str:
+    inner = "".join(f"<span class='ocrx_cinfo' {title}>{text}</span>" for text, title in pairs)
+    return f"<span class='ocrx_cinfo' id='lstm_choices_1'>{inner}</span>"
+
+
+def test_a_character_without_a_confidence_counts_zero():
+    assert parse_hocr(word_hocr(char("a", conf="")))[(0, 0, 40, 49)] == ("a", ((("a", 0.0),),))
+
+
+def test_empty_character_spans_and_other_elements_are_passed_over_not_the_end_of_the_word():
+    hocr = word_hocr("<em>x</em>", alternatives(("z", "title='x_confs 80'")), char(""), char("a"), char("b"))
+    assert parse_hocr(hocr)[(0, 0, 40, 49)] == ("ab", ((("a", 90.0),), (("b", 90.0),)))
+
+
+def test_choices_without_a_confidence_or_a_character_are_left_out():
+    hocr = word_hocr(
+        char("a"),
+        alternatives(("a", "title='x_confs 90'"), ("e", ""), ("", "title='x_confs 80'"), ("o", "title='x_confs 70'")),
+    )
+    assert parse_hocr(hocr)[(0, 0, 40, 49)] == ("a", ((("a", 90.0), ("o", 70.0)),))
+
+
+def test_a_word_without_a_box_is_passed_over_and_the_next_one_read():
+    assert list(parse_hocr(word_hocr(char("a"), title=""))) == [(50, 0, 90, 49)]
+
+
+def test_only_word_spans_are_words():
+    assert list(parse_hocr(word_hocr(char("a"), tag="div"))) == [(50, 0, 90, 49)]
+
+
+def test_the_most_confident_swap_comes_first_whatever_its_place_then_the_earlier_place():
+    choices = ((("a", 95.0), ("z", 70.0)), (("b", 95.0), ("y", 80.0)), (("c", 95.0), ("x", 70.0)))
+    assert second_guesses(choices, 50.0) == ["ayc", "zbc", "abx"]
+
+
+def test_a_character_without_a_title_counts_zero():
+    hocr = word_hocr("<span class='ocrx_cinfo'>a</span>")
+    assert parse_hocr(hocr)[(0, 0, 40, 49)] == ("a", ((("a", 0.0),),))
