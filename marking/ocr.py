@@ -119,8 +119,9 @@ class Settings:
     one a poor first reading is tried again with (``None``: never).
     ``plan``: how the photo is cropped, scaled and sharpened before
     (``marking/reading_plan.py``).  ``char_choices``: ask Tesseract for its
-    other choices of each character (``marking/char_choices.py``), which
-    matching may take when one of them makes a word exactly a keyword.
+    other choices of each character (``marking/char_choices.py``) where the
+    plan says OCR hesitates; matching may take one when it makes a word
+    exactly a keyword.
 
     Measured with bench/quality.py (Tesseract 5.3.0) on the dev set and on
     the holdout set (whose small pages gave the page-side floor and the
