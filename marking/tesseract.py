@@ -27,6 +27,7 @@ process itself:
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import errno
 import os
@@ -114,8 +115,8 @@ def image_to_data(image: Image.Image, lang: str, config: str, timeout: float) ->
         with open(f"{temp_name}{os.extsep}tsv", "rb") as output:
             tsv = output.read().decode(_pt.DEFAULT_ENCODING)
         hocr = ""
-        if choices:
-            with open(f"{temp_name}{os.extsep}hocr", "rb") as output:
+        if choices:  # without it the words are still read, only without their second guesses
+            with contextlib.suppress(FileNotFoundError), open(f"{temp_name}{os.extsep}hocr", "rb") as output:
                 hocr = output.read().decode("utf-8", errors="replace")
     data = _pt.file_to_dict(tsv, "\t", -1)
     if choices:
