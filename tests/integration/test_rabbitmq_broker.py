@@ -206,7 +206,12 @@ class Printer(pykka.ThreadingActor):
 
 url, queue, dead, heartbeat = sys.argv[1:5]
 broker = RabbitBroker.start(url, queue, dead, heartbeat=int(heartbeat)).proxy()
-broker.consume("elsewhere", Printer.start()).get()
+try:
+    broker.consume("elsewhere", Printer.start()).get()
+except Exception as error:  # say why, and end: the actors' threads would keep the process alive
+    print("failed to consume:", type(error).__name__, error, flush=True)
+    pykka.ActorRegistry.stop_all()
+    sys.exit(1)
 print("consuming", flush=True)
 threading.Event().wait()  # until the test kills or stops this process
 """
@@ -240,7 +245,7 @@ def worker_process(rabbitmq, job_queue):
             cwd=ROOT,
             env={**os.environ, "PYTHONPATH": str(ROOT)},
             stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
+            stderr=subprocess.STDOUT,  # a traceback is shown with the lines read on failure
             text=True,
         )
         processes.append(process)
