@@ -45,12 +45,12 @@ def set_directory(eval_dir: Path, name_or_path: str) -> Path:
     """The directory of an evaluation set: ``name_or_path`` inside ``eval_dir``
     when it is a set's name there, else the path itself; it must hold a
     ``cases.jsonl``."""
-    for candidate in (eval_dir / name_or_path, Path(name_or_path)):
+    candidates = list(dict.fromkeys((eval_dir / name_or_path, Path(name_or_path))))  # one, for an absolute path
+    for candidate in candidates:
         if (candidate / "cases.jsonl").is_file():
             return candidate
-    raise SystemExit(
-        f"no evaluation set {name_or_path!r}: neither {eval_dir / name_or_path} nor {name_or_path} holds a cases.jsonl"
-    )
+    where = " or ".join(str(c) for c in candidates)
+    raise SystemExit(f"no evaluation set {name_or_path!r}: no cases.jsonl in {where}")
 
 
 def baseline_predict(path: Path, keywords: list[str]) -> dict:
