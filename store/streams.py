@@ -17,25 +17,16 @@ from typing import BinaryIO
 
 import grpc
 
+from gateways.rpc import channels
 from protos import store_pb2
 
 BLOCK = 1024 * 1024  # well under gRPC's 4 MiB message limit
-MAX_MESSAGE_BYTES = 4 * 1024 * 1024  # gRPC's default; blocks are at most BLOCK
-MAX_RECONNECT_BACKOFF_MS = 2000  # a server that restarts is reachable again this soon, not after gRPC's 2 minutes
+MAX_MESSAGE_BYTES = channels.MAX_MESSAGE_BYTES  # blocks are at most BLOCK, well under it
 
 
 def channel(address: str) -> grpc.Channel:
-    """The channel both store clients use: one per client (channels are thread-safe), retrying a lost
-    connection within ``MAX_RECONNECT_BACKOFF_MS``, so a manager or node that comes back is reached soon."""
-    return grpc.insecure_channel(
-        address,
-        options=[
-            ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
-            ("grpc.initial_reconnect_backoff_ms", 100),
-            ("grpc.min_reconnect_backoff_ms", 100),
-            ("grpc.max_reconnect_backoff_ms", MAX_RECONNECT_BACKOFF_MS),
-        ],
-    )
+    """The channel both store clients use: one per client; see ``gateways.rpc.channels``."""
+    return channels.insecure_channel(address, MAX_MESSAGE_BYTES)
 
 
 class StreamError(ValueError):

@@ -20,6 +20,7 @@ from typing import BinaryIO
 
 import grpc
 
+from gateways.rpc import channels
 from protos import photos_pb2, photos_pb2_grpc, register_pb2, register_pb2_grpc
 
 BLOCK_SIZE = 256 * 1024  # the proto asks for 64 KiB to 1 MiB per block
@@ -28,7 +29,7 @@ STATE_NAMES = {value: name for name, value in photos_pb2.State.items()}
 
 
 def _channel(address: str) -> grpc.Channel:
-    return grpc.insecure_channel(address, options=[("grpc.max_receive_message_length", 4 * 1024 * 1024)])
+    return channels.insecure_channel(address)
 
 
 class RegisterClient:

@@ -127,11 +127,9 @@ class ManagerDouble(store_pb2_grpc.StoreManagerServicer):
 
 
 @contextmanager
-def serving(double: ManagerDouble) -> Iterator[str]:
-    """``double`` served on a free port of 127.0.0.1; yields its address and stops the server after."""
-    server, health, port = start_server(
-        "127.0.0.1:0", [(store_pb2_grpc.add_StoreManagerServicer_to_server, double, SERVICE)]
-    )
+def serving(double: ManagerDouble, address: str = "127.0.0.1:0") -> Iterator[str]:
+    """``double`` served on ``address`` (a free port by default); yields where it listens and stops it after."""
+    server, health, port = start_server(address, [(store_pb2_grpc.add_StoreManagerServicer_to_server, double, SERVICE)])
     try:
         yield f"127.0.0.1:{port}"
     finally:
@@ -233,6 +231,25 @@ def test_an_unreachable_manager_is_a_store_call_failed_that_names_it():
     message = str(failed.value)
     assert message.startswith(f"asking for the store's figures: cannot reach the store manager at {address}")
     assert message.endswith("[UNAVAILABLE]") and "\n" not in message
+
+
+def test_a_client_made_once_the_manager_listens_reaches_it_whatever_an_earlier_client_found(double):
+    """The embedded cluster starts its storage nodes before the manager, so their clients find nobody
+    listening.  The Svc's client, made once the manager listens, must reach it on its first call.  It did
+    not always: gRPC shares one connection per address between the channels of a process by default, so
+    the Svc's first put failed at once with the nodes' 'Connection refused' until that connection's
+    reconnect backoff (up to two seconds) ran out."""
+    with nobody_listening() as address:
+        early = ManagerClient(address, timeout=10)
+        with pytest.raises(StoreCallFailed) as failed:
+            early.stats()
+        assert failed.value.unreachable
+    try:
+        with serving(double, address), ManagerClient(address, timeout=10) as late:
+            late.put("photos/a.png", b"bytes")
+            assert late.get("photos/a.png") == b"bytes"
+    finally:
+        early.close()
 
 
 def test_an_unavailable_answer_of_the_manager_is_told_apart_from_an_unreachable_manager(client, double):
