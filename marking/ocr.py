@@ -25,10 +25,12 @@ import math
 import signal
 import subprocess
 from dataclasses import asdict, dataclass
+from time import monotonic
 
 import cv2
 import numpy as np
 import pytesseract
+import structlog
 from PIL import Image, ImageOps
 
 from marking import tesseract
@@ -47,6 +49,8 @@ from marking.reading_plan import (
 from marking.tesseract import OcrStopped
 from marking.text_measures import edge_steepness, text_height
 
+log = structlog.get_logger()
+
 # Tesseract cannot read an image whose shorter side is under this (Sauvola
 # binarisation needs a window of 2 * 2 + 3 pixels: "whsize must be >= 2"
 # below 7), and no line of text it could read fits in fewer pixels anyway:
@@ -58,7 +62,7 @@ SHARPEN_SIGMA = 1.5
 # page's middle: a 40-megapixel photo measured whole took 770 MB and 1.8 s,
 # and its middle has letters enough.
 MEASURED_PIXELS = 8_000_000
-# How long one Tesseract run may take before it is killed: a page full of
+# How long reading a photo may take before Tesseract is killed: a page full of
 # text took 4 s per megapixel on one core here (89 megapixels: 350 s), so
 # this leaves room for a slower or busier machine.
 OCR_TIMEOUT_BASE = 60.0
@@ -229,7 +233,7 @@ def holds_text(size: tuple[int, int], settings: Settings = DEFAULT_SETTINGS) -> 
 
 
 def ocr_timeout(size: tuple[int, int]) -> float:
-    """Seconds one Tesseract run on a photo of ``size`` may take."""
+    """Seconds reading a photo of ``size`` may take, both runs together."""
     return OCR_TIMEOUT_BASE + OCR_TIMEOUT_PER_MEGAPIXEL * size[0] * size[1] / 1e6
 
 
@@ -287,22 +291,30 @@ def read_words(
     ``image_to_data`` call, and read once more with the other binarisation
     when that reading is poor (``reading_plan.is_poor``); the reading with
     more confident words is kept.  A photo too small to hold text
-    (``holds_text``) is not read: no words.  Each Tesseract run gets
-    ``timeout`` seconds (default ``ocr_timeout`` of the image it reads);
-    raises ``OcrFailed`` (``OcrTimeout``) when it fails, crashes or runs out
-    of time on the photo, ``OcrUnavailable`` when it cannot run here at
-    all, and ``OcrStopped`` when the ``TesseractRuns`` it runs in were
-    stopped."""
+    (``holds_text``) is not read: no words.
+
+    The reading as a whole gets ``timeout`` seconds (default ``ocr_timeout``
+    of the image it reads): the second run gets what the first left, and
+    when it runs out of that, the first reading is the answer.  Raises
+    ``OcrFailed`` (``OcrTimeout``) when the first run fails, crashes or runs
+    out of time on the photo, ``OcrUnavailable`` when Tesseract cannot run
+    here at all, and ``OcrStopped`` when the ``TesseractRuns`` it runs in
+    were stopped."""
     if not holds_text(image.size, settings):
         return []
     prepared, plan = prepare(image, settings)
     timeout = ocr_timeout(prepared.size) if timeout is None else timeout
+    deadline = monotonic() + timeout
     words = _read(prepared, plan, image.size, settings, settings.thresholding_method, timeout)
     second = settings.second_thresholding_method
     if second is not None and second != settings.thresholding_method:
         good = good_words((w.text, w.confidence) for w in words)
-        if is_poor(good):
-            other = _read(prepared, plan, image.size, settings, second, timeout)
+        if is_poor(good) and (left := deadline - monotonic()) > 0:
+            try:
+                other = _read(prepared, plan, image.size, settings, second, left)
+            except OcrTimeout:
+                log.info("ocr.second_reading_out_of_time", seconds=round(left, 3), kept_words=len(words))
+                other = []
             if good_words((w.text, w.confidence) for w in other) > good:
                 words = other
     return words

@@ -121,6 +121,59 @@ def test_a_good_first_reading_is_read_once(monkeypatch):
     assert len(calls) == 1 and len(words) == 20
 
 
+class Clock:
+    """``time.monotonic`` for ``marking.ocr``: moved on only by the fake Tesseract runs."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def timed_runs(monkeypatch, seconds: list[float], out_of_time: bool = False) -> tuple[list[float], Clock]:
+    """Fake Tesseract runs that take ``seconds[n]`` each on a fake clock (a poor reading, then a good one,
+    or an OcrTimeout when a run needs more than it was given); returns the timeouts each run was given."""
+    clock, given = Clock(), []
+
+    def fake_image_to_data(image, lang, config, timeout):
+        given.append(timeout)
+        needed = seconds[len(given) - 1]
+        clock.now += min(needed, timeout)
+        if needed > timeout:
+            raise RuntimeError("Tesseract process timeout")
+        return tesseract_data(*(many("s0me", 3, 40.0) if len(given) == 1 else many("word", 25, 90.0)))
+
+    monkeypatch.setattr(tesseract_module, "image_to_data", fake_image_to_data)
+    monkeypatch.setattr(ocr, "monotonic", clock)
+    return given, clock
+
+
+def test_the_second_reading_gets_the_time_the_first_left(monkeypatch):
+    given, clock = timed_runs(monkeypatch, [30.0, 5.0])
+    words = read_words(Image.new("RGB", (1200, 1600), "white"), timeout=100.0)
+    assert given == [100.0, 70.0] and {w.text for w in words} == {"word"}
+
+
+def test_a_second_reading_out_of_time_leaves_the_first_reading_as_the_answer(monkeypatch):
+    given, clock = timed_runs(monkeypatch, [30.0, 500.0])
+    words = read_words(Image.new("RGB", (1200, 1600), "white"), timeout=100.0)
+    assert given == [100.0, 70.0] and clock.now == 1100.0  # the whole reading took the timeout, no more
+    assert {w.text for w in words} == {"s0me"} and len(words) == 3
+
+
+def test_no_second_reading_when_the_first_used_all_the_time(monkeypatch):
+    given, _ = timed_runs(monkeypatch, [100.0])
+    words = read_words(Image.new("RGB", (1200, 1600), "white"), timeout=100.0)
+    assert given == [100.0] and {w.text for w in words} == {"s0me"}
+
+
+def test_a_first_reading_out_of_time_is_an_ocr_timeout(monkeypatch):
+    timed_runs(monkeypatch, [500.0])
+    with pytest.raises(ocr.OcrTimeout, match=r"in 100 s"):
+        read_words(Image.new("RGB", (1200, 1600), "white"), timeout=100.0)
+
+
 def test_no_second_reading_when_the_settings_say_none(monkeypatch):
     calls = []
 
