@@ -17,15 +17,14 @@ from typing import BinaryIO
 
 import grpc
 
-from gateways.rpc import channels
-from protos import store_pb2
+from protos import channels, store_pb2
 
 BLOCK = 1024 * 1024  # well under gRPC's 4 MiB message limit
 MAX_MESSAGE_BYTES = channels.MAX_MESSAGE_BYTES  # blocks are at most BLOCK, well under it
 
 
 def channel(address: str) -> grpc.Channel:
-    """The channel both store clients use: one per client; see ``gateways.rpc.channels``."""
+    """The channel both store clients use: one per client; see ``protos.channels``."""
     return channels.insecure_channel(address, MAX_MESSAGE_BYTES)
 
 

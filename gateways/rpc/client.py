@@ -20,8 +20,7 @@ from typing import BinaryIO
 
 import grpc
 
-from gateways.rpc import channels
-from protos import photos_pb2, photos_pb2_grpc, register_pb2, register_pb2_grpc
+from protos import channels, photos_pb2, photos_pb2_grpc, register_pb2, register_pb2_grpc
 
 BLOCK_SIZE = 256 * 1024  # the proto asks for 64 KiB to 1 MiB per block
 Progress = Callable[[int], None]  # called with the bytes moved since the last call

@@ -20,6 +20,7 @@ from pathlib import Path
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from protos.channels import insecure_channel
 from tests.integration.rabbitmq_server import free_ports
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -57,7 +58,7 @@ class Process:
 
 
 def health_serving(address: str, timeout: float = 1.0) -> bool:
-    with grpc.insecure_channel(address) as channel:
+    with insecure_channel(address) as channel:  # its own connection: no backoff left by an earlier poll
         try:
             reply = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=timeout)
         except grpc.RpcError:

@@ -1,4 +1,5 @@
-"""The one way photomark opens a gRPC channel to one of its servers (Register, Svc, store manager, node).
+"""The one way photomark opens a gRPC channel to one of its servers (Register, Svc, store manager, node):
+beside the protos, as every client of the services they define needs it.
 
 Two choices differ from gRPC's defaults, both so that a server that was down, or not yet up, is
 reached as soon as it listens:
