@@ -44,7 +44,8 @@ def rpc_errors(what: str):
     except grpc.RpcError as error:
         code = error.code() if hasattr(error, "code") else None
         details = error.details() if hasattr(error, "details") else str(error)
-        if code == grpc.StatusCode.UNAVAILABLE and "failed to connect" in (details or "").lower():
+        if code == grpc.StatusCode.UNAVAILABLE and (details or "").lower().startswith("failed to connect"):
+            # gRPC's own words for a server it could not reach (a server's UNAVAILABLE says why itself)
             details = f"cannot reach the server ({details})"
         fail(f"{what}: {details} [{code.name if code else 'error'}]", GRPC_EXIT.get(code, EXIT_ERROR))
 

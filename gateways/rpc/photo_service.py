@@ -200,6 +200,8 @@ class PhotoService(photos_pb2_grpc.PhotoServiceServicer):
                 await context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, str(error))
             except BadUpload as error:
                 await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(error))
+            except OSError as error:  # the storage's fault, not the photo's (a store unreachable, a disk full)
+                await context.abort(grpc.StatusCode.UNAVAILABLE, f"the photo could not be stored: {error}")
             try:
                 photo_id = await asyncio.wrap_future(queued)
             except JobNotQueued as error:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import os
 
 import grpc
 import pytest
@@ -148,6 +149,48 @@ def test_bad_upload_gets_a_clear_status_and_nothing_is_written(svc, fakes, case)
     assert fakes.payloads("pending.add") == []
     assert fakes.broker.stats().get()["published"] == 0
     assert layout.ID_PATTERN.fullmatch(svc.upload(png(), ["alpha"]))  # and the Svc keeps serving
+
+
+class UnreachableWriter:
+    """A storage writer whose store cannot be reached, as the replicated store's is when its manager is down."""
+
+    aborted = False
+
+    def write(self, block: bytes) -> None:
+        raise ConnectionRefusedError("cannot reach the store manager at 127.0.0.1:1 (Connection refused)")
+
+    def local_path(self) -> None:
+        return None
+
+    def abort(self) -> None:
+        UnreachableWriter.aborted = True
+
+
+@pytest.mark.parametrize("size", [1000, 200_000], ids=["small photo", "photo over the first 64 KiB"])
+def test_an_upload_the_storage_cannot_take_is_unavailable_with_the_storage_s_reason(svc, fakes, monkeypatch, size):
+    """A storage error is the Svc's fault, not the photo's: UNAVAILABLE (try again), with its reason, not
+    gRPC's 'Unexpected <class ...>' under UNKNOWN; nothing announced or queued, and the writer aborted."""
+    monkeypatch.setattr(fakes.backend, "open_writer", lambda name, size=None: UnreachableWriter())
+    UnreachableWriter.aborted = False
+    photo = noise_png(size)
+    with pytest.raises(grpc.RpcError) as error:
+        svc.upload(photo, ["alpha"], filename="x.png")
+    assert error.value.code() == grpc.StatusCode.UNAVAILABLE
+    assert error.value.details() == (
+        "the photo could not be stored: cannot reach the store manager at 127.0.0.1:1 (Connection refused)"
+    )
+    assert UnreachableWriter.aborted
+    assert fakes.payloads("pending.add") == [] and fakes.broker.stats().get()["published"] == 0
+    monkeypatch.undo()
+    assert layout.ID_PATTERN.fullmatch(svc.upload(png(), ["alpha"]))  # and the Svc keeps serving
+
+
+def noise_png(size: int) -> bytes:
+    """A PNG of about ``size`` bytes (noise does not compress)."""
+    side = max(8, int((size / 3) ** 0.5))
+    buffer = io.BytesIO()
+    Image.frombytes("RGB", (side, side), os.urandom(side * side * 3)).save(buffer, "PNG")
+    return buffer.getvalue()
 
 
 def test_upload_shorter_than_announced_is_truncated(svc, fakes):
