@@ -41,7 +41,8 @@ def retrying_stale(read: Callable[[], T], seconds: float = STALE_RETRY_SECONDS) 
         pause = min(pause * 2, 0.2)
 
 
-def _fsync_directory(path: Path) -> None:
+def fsync_directory(path: Path) -> None:
+    """Makes a rename or a new file in ``path`` durable: the directory's own entry list reaches the disk."""
     directory = os.open(path, os.O_RDONLY)
     try:
         os.fsync(directory)
@@ -74,7 +75,7 @@ class FsWriter:
         except BaseException:
             self.abort()
             raise
-        _fsync_directory(self.path.parent)
+        fsync_directory(self.path.parent)
 
     def abort(self) -> None:
         self.file.close()

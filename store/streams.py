@@ -12,7 +12,6 @@ import hashlib
 import os
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import BinaryIO
 
 import grpc
@@ -137,16 +136,3 @@ def collect(stream: Iterator, expect_sha256: str = "") -> tuple[Header, bytes]:
 
     receive(header, blocks, Sink())  # type: ignore[arg-type]
     return header, b"".join(parts)
-
-
-def fsync_file(path: Path) -> None:
-    with open(path, "rb+") as file:
-        os.fsync(file.fileno())
-
-
-def fsync_directory(path: Path) -> None:
-    directory = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(directory)
-    finally:
-        os.close(directory)

@@ -16,8 +16,9 @@ from pathlib import Path
 
 import structlog
 
+from storage.fs import fsync_directory
 from store.ids import check_sha256
-from store.streams import Header, file_blocks, fsync_directory, receive
+from store.streams import Header, file_blocks, receive
 
 log = structlog.get_logger()
 

@@ -37,9 +37,10 @@ from typing import BinaryIO
 
 import structlog
 
+from storage.fs import fsync_directory
 from store.ids import InvalidObjectId, check_node_id, check_object_id, check_sha256
 from store.model import InventoryItem
-from store.streams import BLOCK, Header, fsync_directory, receive
+from store.streams import BLOCK, Header, receive
 
 log = structlog.get_logger()
 
