@@ -28,7 +28,7 @@ from typing import BinaryIO
 
 from PIL import Image, UnidentifiedImageError
 
-from marking.photo import NotAnImage, PhotoTooLarge, markable_mode, open_photo, pixel_limit
+from marking.photo import NotAnImage, PhotoTooLarge, check_header, open_photo, pixel_limit
 
 MAX_KEYWORDS = 100
 MAX_KEYWORD_LENGTH = 100
@@ -139,22 +139,18 @@ def _describe(error: Exception) -> str:
 
 
 def _checked_header(image: Image.Image, max_pixels: int) -> tuple[str, int, int]:
-    """Extension, width and height of an opened (not yet decoded) photo, with the checks a worker makes
-    before it decodes: the pixel limit, a size of zero, a pixel mode that cannot be turned into colour."""
-    width, height = image.size
-    if width * height > max_pixels:
-        raise TooLarge(
-            f"photo too large to decode: {width}x{height} = {width * height} pixels "
-            f"(limit {max_pixels}, a possible decompression bomb): over the limit of {max_pixels} pixels"
-        )
-    if width == 0 or height == 0:
-        raise BadUpload(f"not a decodable image: {width}x{height} pixels")
+    """Extension, width and height of an opened (not yet decoded) photo: the checks a worker makes before
+    it decodes (``marking.photo.check_header``), then a format the Svc takes."""
+    try:
+        check_header(image, max_pixels)
+    except PhotoTooLarge as error:
+        raise TooLarge(f"{error}: over the limit of {max_pixels} pixels") from None
+    except NotAnImage as error:
+        raise BadUpload(str(error)) from None
     ext = EXTENSIONS.get(image.format or "")
     if ext is None:
         raise BadUpload(f"unsupported photo format {image.format}: use PNG, JPEG, GIF, BMP, TIFF or WebP")
-    if not markable_mode(image.mode):
-        raise BadUpload(f"a {image.format} image in pixel mode {image.mode}, which cannot be turned into colour")
-    return ext, width, height
+    return ext, *image.size
 
 
 def identify(prefix: bytes, limits: Limits, whole: bool = False) -> str:

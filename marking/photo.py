@@ -72,20 +72,7 @@ def open_photo(data: bytes, *, max_pixels: int | None = None) -> Image.Image:
         raise
     except Exception as e:  # Pillow's parsers raise many kinds on odd files
         raise NotAnImage(f"not a decodable image: {_describe(e)}") from e
-    width, height = image.size
-    if width * height > max_pixels:
-        raise PhotoTooLarge(
-            f"photo too large to decode: {width}x{height} = {width * height} pixels "
-            f"(limit {max_pixels}, a possible decompression bomb)"
-        )
-    if width == 0 or height == 0:
-        raise NotAnImage(f"not a decodable image: {width}x{height} pixels")
-    if not markable_mode(image.mode):
-        raise NotAnImage(
-            f"a {image.format or ''} image in pixel mode {image.mode}, which cannot be turned into colour".replace(
-                "  ", " "
-            )
-        )
+    check_header(image, max_pixels)
     try:
         image.load()
         return image
@@ -96,6 +83,24 @@ def open_photo(data: bytes, *, max_pixels: int | None = None) -> Image.Image:
     except Exception as e:  # truncated or corrupt data, in any of Pillow's ways
         # Pillow says "image file is truncated", "broken data stream", ...
         raise NotAnImage(f"not a decodable {image.format or ''} image: {_describe(e)}".replace("  ", " ")) from e
+
+
+def check_header(image: Image.Image, max_pixels: int) -> None:
+    """The checks an opened photo's header allows before its pixels are decoded: ``PhotoTooLarge`` over
+    ``max_pixels``, ``NotAnImage`` for a size of zero or a pixel mode that cannot be turned into colour.
+    The Svc makes them on an upload's first bytes (``actors/upload_validation.py``), a worker before it
+    decodes."""
+    width, height = image.size
+    if width * height > max_pixels:
+        raise PhotoTooLarge(
+            f"photo too large to decode: {width}x{height} = {width * height} pixels "
+            f"(limit {max_pixels}, a possible decompression bomb)"
+        )
+    if width == 0 or height == 0:
+        raise NotAnImage(f"not a decodable image: {width}x{height} pixels")
+    if not markable_mode(image.mode):
+        kind = f"{image.format} image" if image.format else "image"
+        raise NotAnImage(f"a {kind} in pixel mode {image.mode}, which cannot be turned into colour")
 
 
 @functools.cache
