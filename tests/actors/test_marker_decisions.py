@@ -14,6 +14,7 @@ from actors.marker_decisions import (
     Retry,
     after_outage,
     check_max_deliveries,
+    check_ocr_timeout,
     on_delivery,
     retry_delay,
     short,
@@ -96,3 +97,31 @@ def test_an_outage_on_the_last_allowed_delivery_keeps_the_whole_reason_when_it_f
     reason = "r" * (REASON_LIMIT - len(" (gave up after 5 deliveries)"))
     assert after_outage(5, 5, reason) == GiveUp(reason + " (gave up after 5 deliveries)")
     assert after_outage(4, 5, "a\nb") == Retry("a b")
+
+
+def test_no_ocr_timeout_leaves_marking_its_own_rule():
+    assert check_ocr_timeout(None) is None
+
+
+@pytest.mark.parametrize("seconds", [30, 0.5, 1e-9, 600.0])
+def test_an_ocr_timeout_is_any_finite_number_of_seconds_over_zero_as_a_float(seconds):
+    checked = check_ocr_timeout(seconds)
+    assert checked == seconds and type(checked) is float
+
+
+@pytest.mark.parametrize("bad", [0, 0.0, -1, -0.5, True, False, "30", [30]])
+def test_an_ocr_timeout_that_is_no_positive_number_is_refused_and_named(bad):
+    with pytest.raises(ValueError) as refused:
+        check_ocr_timeout(bad)
+    assert str(refused.value) == f"ocr_timeout must be a number of seconds > 0, not {bad!r}"
+
+
+def test_an_ocr_timeout_of_nan_is_refused_as_no_positive_number():
+    with pytest.raises(ValueError, match=r"^ocr_timeout must be a number of seconds > 0, not nan$"):
+        check_ocr_timeout(float("nan"))
+
+
+def test_an_endless_ocr_timeout_is_refused_as_infinite():
+    with pytest.raises(ValueError) as refused:
+        check_ocr_timeout(float("inf"))
+    assert str(refused.value) == "ocr_timeout must be finite, not inf"
