@@ -23,12 +23,20 @@ from gateways.broker.rabbitmq.delivery_count import (
     Hand,
     Recount,
     count_delivery,
+    counted_headers,
 )
 from gateways.broker.rabbitmq.topology import Topology
 from ports.broker import BrokerUnavailable, JobDelivered
 from tests.dummies import JobRecorder
 
 # --- the decision ----------------------------------------------------------------------
+
+
+def test_the_copy_keeps_the_original_s_headers_with_the_count_replaced():
+    original = {"x-trace": "abc", DELIVERIES_HEADER: 2}
+    assert counted_headers(original, 3) == {"x-trace": "abc", DELIVERIES_HEADER: 3}
+    assert original == {"x-trace": "abc", DELIVERIES_HEADER: 2}  # the original is left as it was
+    assert counted_headers(None, 1) == {DELIVERIES_HEADER: 1}
 
 
 @pytest.mark.parametrize(
