@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import os
-import select
+import queue
 import signal
 import subprocess
 import sys
@@ -217,21 +217,39 @@ threading.Event().wait()  # until the test kills or stops this process
 """
 
 
-def read_until(process: subprocess.Popen, word: str, timeout: float) -> list[str]:
-    """The words of the first line the worker prints that starts with ``word``
-    (its log lines go to the same stdout; the ones passed over are shown on failure)."""
-    deadline = time.monotonic() + timeout
-    passed: list[str] = []
-    while True:
-        ready, _, _ = select.select([process.stdout], [], [], max(0.0, deadline - time.monotonic()))
-        if not ready:
-            pytest.fail(f"the worker process did not say {word!r} within {timeout} s; it said: {passed}")
-        line = process.stdout.readline()
-        if not line:
-            pytest.fail(f"the worker process exited ({process.poll()}) before saying {word!r}; it said: {passed}")
-        if line.startswith(word):
-            return line.rstrip("\n").split(" ", 1)
-        passed.append(line.rstrip("\n"))
+class WorkerProcess:
+    """The worker process and the lines it prints, read by a thread of their own into a queue.
+
+    (``select`` on the pipe and then ``readline`` missed lines: one read from the pipe may bring two lines
+    into the file's buffer, ``readline`` returns the first, and ``select`` then waits for the pipe, not the
+    buffer, so the second line, "delivered", was never seen: this test's flake on a loaded machine.)"""
+
+    def __init__(self, popen: subprocess.Popen) -> None:
+        self.popen = popen
+        self.lines: queue.Queue[str | None] = queue.Queue()
+        threading.Thread(target=self._read, name="worker-output", daemon=True).start()
+
+    def _read(self) -> None:
+        for line in self.popen.stdout:
+            self.lines.put(line.rstrip("\n"))
+        self.lines.put(None)  # the process closed its output: it ended
+
+    def read_until(self, word: str, timeout: float) -> list[str]:
+        """The words of the first line the worker prints that starts with ``word``
+        (its log lines go to the same stdout; the ones passed over are shown on failure)."""
+        deadline = time.monotonic() + timeout
+        passed: list[str] = []
+        while True:
+            try:
+                line = self.lines.get(timeout=max(0.0, deadline - time.monotonic()))
+            except queue.Empty:
+                pytest.fail(f"the worker process did not say {word!r} within {timeout} s; it said: {passed}")
+            if line is None:
+                code = self.popen.wait(10)
+                pytest.fail(f"the worker process exited ({code}) before saying {word!r}; it said: {passed}")
+            if line.startswith(word):
+                return line.split(" ", 1)
+            passed.append(line)
 
 
 @pytest.fixture
@@ -239,7 +257,7 @@ def worker_process(rabbitmq, job_queue):
     """Start a worker process consuming the test's queue; killed afterwards."""
     processes: list[subprocess.Popen] = []
 
-    def start(heartbeat: int = 5) -> subprocess.Popen:
+    def start(heartbeat: int = 5) -> WorkerProcess:
         process = subprocess.Popen(
             [sys.executable, "-c", WORKER, rabbitmq.url, job_queue.queue, job_queue.dead_letter_queue, str(heartbeat)],
             cwd=ROOT,
@@ -249,7 +267,7 @@ def worker_process(rabbitmq, job_queue):
             text=True,
         )
         processes.append(process)
-        return process
+        return WorkerProcess(process)
 
     yield start
     for process in processes:
@@ -264,18 +282,18 @@ def test_job_of_a_worker_process_that_dies_or_hangs_is_redelivered(make_broker, 
     broker.declare().get()
     # heartbeat 2 s for a hung process: RabbitMQ gives up after two missed beats
     worker = worker_process(heartbeat=2)
-    read_until(worker, "consuming", 60)
+    worker.read_until("consuming", 60)
     # "consuming" may come before the worker's connection is up (the consumer waits for it):
     # poll RabbitMQ's own count of consumers, so that the job goes to that worker.
     eventually(lambda: broker.stats().get()["consumers"] == 1, timeout=60, interval=0.1, what="the worker consuming")
     broker.publish(job(1)).get()
     # deadlines, not timings: a loaded two-core machine starts Python and pika slowly
-    assert read_until(worker, "delivered", 60) == ["delivered", job(1).decode()]
+    assert worker.read_until("delivered", 60) == ["delivered", job(1).decode()]
     survivor = Recorder.start().proxy()
     broker.consume("survivor", survivor).get()
 
     started = time.monotonic()
-    worker.send_signal(signal.SIGKILL if how == "killed" else signal.SIGSTOP)
+    worker.popen.send_signal(signal.SIGKILL if how == "killed" else signal.SIGSTOP)
 
     # A hung process's connection is dropped after about three missed heartbeats (~6 s here);
     # the time is printed, not asserted: the machine is shared.
