@@ -10,7 +10,8 @@ live, what the repairer is doing) is asked of, or told to, its actor.
   client get its answer.  If the queue cannot take the message the object is
   still safe in the spool and the repairer places it.
 * Get: from the oldest good copy (the primary), then the next, then the spool,
-  each verified against the table's sha256.  A copy that fails the check, or
+  each verified against the table's sha256 in a temporary file (or the spool's own)
+  and then sent a block at a time: the manager never holds an object whole.  A copy that fails the check, or
   that the node no longer has, is dropped from the table and deleted on its node,
   and the repairer makes a new one.
 * Delete: the table forgets the object and keeps a tombstone (so a node that
@@ -21,7 +22,10 @@ live, what the repairer is doing) is asked of, or told to, its actor.
 
 from __future__ import annotations
 
+import hashlib
+import tempfile
 from collections.abc import Iterator
+from typing import BinaryIO
 
 import grpc
 import pykka
@@ -36,7 +40,7 @@ from store.manager.replicate import Replicate
 from store.manager.spool import Spool
 from store.model import InventoryItem, StoredObject
 from store.node_client import NodeCallFailed
-from store.streams import BLOCK, Header, StreamError, blocks_of, sha256_of, split
+from store.streams import BLOCK, Header, StreamError, file_blocks, split
 from store.table import ObjectTable
 
 log = structlog.get_logger()
@@ -90,29 +94,32 @@ class StoreManagerService(store_pb2_grpc.StoreManagerServicer):
         nodes = self.registry.nodes().get(timeout=ASK_TIMEOUT)
         live = frozenset(name for name, node in nodes.items() if node.live)
         for rank, name in enumerate(obj.good_nodes(live)):
-            try:
-                data = self.clients(nodes[name].address).get(obj.id, expect_sha256=obj.sha256, size=obj.size)
-            except NodeCallFailed as error:
-                if error.unreachable:
-                    self.registry.call_failed(name, str(error))
-                elif error.code in (grpc.StatusCode.NOT_FOUND, grpc.StatusCode.DATA_LOSS):
+            # The copy goes to an unnamed temporary file, verified, then to the client a block at a time:
+            # the manager never holds an object whole, however many gets run at once.
+            with tempfile.TemporaryFile(dir=self.spool.root) as copy:  # on the manager's disk, with no name
+                try:
+                    self.clients(nodes[name].address).get_into(obj.id, copy, expect_sha256=obj.sha256, size=obj.size)
+                except NodeCallFailed as error:
+                    if error.unreachable:
+                        self.registry.call_failed(name, str(error))
+                    elif error.code in (grpc.StatusCode.NOT_FOUND, grpc.StatusCode.DATA_LOSS):
+                        self._heal(obj, name, nodes[name].address, str(error))
+                    else:
+                        log.warning("store.get_failed", object_id=obj.id, node=name, error=str(error))
+                    continue
+                except StreamError as error:
                     self._heal(obj, name, nodes[name].address, str(error))
-                else:
-                    log.warning("store.get_failed", object_id=obj.id, node=name, error=str(error))
-                continue
-            except StreamError as error:
-                self._heal(obj, name, nodes[name].address, str(error))
-                continue
-            self.metrics.gets.labels(source="primary" if rank == 0 else "secondary").inc()
-            yield from self._framed(obj, blocks_of(data))
-            return
-        if self.spool.has(obj.sha256):
-            data = self.spool.read(obj.sha256)
-            if sha256_of(data) == obj.sha256:
-                self.metrics.gets.labels(source="spool").inc()
-                yield from self._framed(obj, blocks_of(data))
+                    continue
+                self.metrics.gets.labels(source="primary" if rank == 0 else "secondary").inc()
+                copy.seek(0)
+                yield from self._framed(obj, file_blocks(copy))
                 return
-            log.error("store.spool_corrupt", object_id=obj.id, sha256=obj.sha256)
+        spooled = self._open_spooled(obj)
+        if spooled is not None:
+            with spooled:
+                self.metrics.gets.labels(source="spool").inc()
+                yield from self._framed(obj, file_blocks(spooled))
+                return
         self.metrics.gets.labels(source="none").inc()
         context.abort(
             grpc.StatusCode.UNAVAILABLE,
@@ -257,6 +264,24 @@ class StoreManagerService(store_pb2_grpc.StoreManagerServicer):
     def _abort(self, context, code: grpc.StatusCode, detail: str, result: str):
         self.metrics.puts.labels(result=result).inc()
         context.abort(code, detail)
+
+    def _open_spooled(self, obj: StoredObject) -> BinaryIO | None:
+        """The object's spool file, open at its start once its bytes were hashed against the table's sha256;
+        None when there is none or it is corrupt.  Held open, it is read whole even if the spool removes it
+        meanwhile (two nodes now hold it)."""
+        try:
+            file = open(self.spool.path(obj.sha256), "rb")  # noqa: SIM115 - the caller closes it
+        except FileNotFoundError:
+            return None
+        digest = hashlib.sha256()
+        for block in file_blocks(file):
+            digest.update(block)
+        if digest.hexdigest() != obj.sha256:
+            file.close()
+            log.error("store.spool_corrupt", object_id=obj.id, sha256=obj.sha256)
+            return None
+        file.seek(0)
+        return file
 
     def _framed(self, obj: StoredObject, blocks: Iterator[bytes]) -> Iterator[store_pb2.GetReply]:
         yield store_pb2.GetReply(header=store_pb2.ObjectHeader(id=obj.id, size=obj.size, sha256=obj.sha256))
