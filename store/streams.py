@@ -51,11 +51,16 @@ def sha256_of(data: bytes | memoryview) -> str:
 
 def file_sha256(path: str | os.PathLike[str]) -> tuple[int, str]:
     """Size and sha256 of a file, read in blocks."""
-    digest, size = hashlib.sha256(), 0
     with open(path, "rb") as file:
-        while block := file.read(BLOCK):
-            digest.update(block)
-            size += len(block)
+        return hash_file(file)
+
+
+def hash_file(file: BinaryIO) -> tuple[int, str]:
+    """Size and sha256 of what is left to read of an open file, read in blocks."""
+    digest, size = hashlib.sha256(), 0
+    while block := file.read(BLOCK):
+        digest.update(block)
+        size += len(block)
     return size, digest.hexdigest()
 
 

@@ -10,10 +10,10 @@ live, what the repairer is doing) is asked of, or told to, its actor.
   client get its answer.  If the queue cannot take the message the object is
   still safe in the spool and the repairer places it.
 * Get: from the oldest good copy (the primary), then the next, then the spool,
-  each verified against the table's sha256 in a temporary file (or the spool's own)
-  and then sent a block at a time: the manager never holds an object whole.  A copy that fails the check, or
-  that the node no longer has, is dropped from the table and deleted on its node,
-  and the repairer makes a new one.
+  each verified against the table's sha256 in a temporary file (or the spool's
+  own) and then sent a block at a time: the manager never holds an object whole.
+  A copy that fails the check, or that the node no longer has, is dropped from
+  the table and deleted on its node, and the repairer makes a new one.
 * Delete: the table forgets the object and keeps a tombstone (so a node that
   returns with a copy is told to delete it), then every copy goes.
 * ReportInventory: a node's hello and what it holds; the answer names what the
@@ -22,7 +22,6 @@ live, what the repairer is doing) is asked of, or told to, its actor.
 
 from __future__ import annotations
 
-import hashlib
 import tempfile
 from collections.abc import Iterator
 from typing import BinaryIO
@@ -40,7 +39,7 @@ from store.manager.replicate import Replicate
 from store.manager.spool import Spool
 from store.model import InventoryItem, StoredObject
 from store.node_client import NodeCallFailed
-from store.streams import BLOCK, Header, StreamError, file_blocks, split
+from store.streams import BLOCK, Header, StreamError, file_blocks, hash_file, split
 from store.table import ObjectTable
 
 log = structlog.get_logger()
@@ -273,10 +272,7 @@ class StoreManagerService(store_pb2_grpc.StoreManagerServicer):
             file = open(self.spool.path(obj.sha256), "rb")  # noqa: SIM115 - the caller closes it
         except FileNotFoundError:
             return None
-        digest = hashlib.sha256()
-        for block in file_blocks(file):
-            digest.update(block)
-        if digest.hexdigest() != obj.sha256:
+        if hash_file(file)[1] != obj.sha256:
             file.close()
             log.error("store.spool_corrupt", object_id=obj.id, sha256=obj.sha256)
             return None

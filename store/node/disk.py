@@ -25,7 +25,6 @@ bytes move.  Empty directories are left in place: removing them would race a put
 from __future__ import annotations
 
 import errno
-import hashlib
 import os
 import secrets
 import stat
@@ -40,7 +39,7 @@ import structlog
 from storage.fs import fsync_directory
 from store.ids import InvalidObjectId, check_node_id, check_object_id, check_sha256
 from store.model import InventoryItem
-from store.streams import BLOCK, Header, receive
+from store.streams import Header, hash_file, receive
 
 log = structlog.get_logger()
 
@@ -155,14 +154,6 @@ def _regular_size(path: Path) -> int | None:
     except _MISSING:
         return None
     return status.st_size if stat.S_ISREG(status.st_mode) else None
-
-
-def _hash_file(file: BinaryIO) -> tuple[int, str]:
-    digest, size = hashlib.sha256(), 0
-    while block := file.read(BLOCK):
-        digest.update(block)
-        size += len(block)
-    return size, digest.hexdigest()
 
 
 def _write_record(path: Path, record: _Record) -> None:
@@ -326,13 +317,13 @@ class NodeDisk:
     def rehash(self, object_id: str) -> tuple[int, str]:
         """Size and sha256 of the object's bytes as they are on disk now."""
         with self.open(object_id) as held:
-            return _hash_file(held.file)
+            return hash_file(held.file)
 
     def verify(self, object_id: str) -> Verified:
         """The object re-hashed and compared with its record, read from one open file, so a put that
         replaces it meanwhile is never taken for a corruption."""
         with self.open(object_id) as held:
-            size, actual = _hash_file(held.file)
+            size, actual = hash_file(held.file)
         return Verified(object_id, size, held.sha256, actual)
 
     @staticmethod
@@ -409,7 +400,7 @@ class NodeDisk:
             status = os.fstat(file.fileno())
             if self._record(path, status.st_ino) is not None:
                 return status.st_size
-            size, digest = _hash_file(file)
+            size, digest = hash_file(file)
         _write_record(path, _Record(digest, size, status.st_ino))
         log.warning(
             "store.disk_rerecorded", object_id=path.relative_to(self.objects).as_posix(), size=size, sha256=digest

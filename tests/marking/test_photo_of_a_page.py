@@ -131,7 +131,7 @@ class Clock:
         return self.now
 
 
-def timed_runs(monkeypatch, seconds: list[float], out_of_time: bool = False) -> tuple[list[float], Clock]:
+def timed_runs(monkeypatch, seconds: list[float]) -> tuple[list[float], Clock]:
     """Fake Tesseract runs that take ``seconds[n]`` each on a fake clock (a poor reading, then a good one,
     or an OcrTimeout when a run needs more than it was given); returns the timeouts each run was given."""
     clock, given = Clock(), []
@@ -150,7 +150,7 @@ def timed_runs(monkeypatch, seconds: list[float], out_of_time: bool = False) -> 
 
 
 def test_the_second_reading_gets_the_time_the_first_left(monkeypatch):
-    given, clock = timed_runs(monkeypatch, [30.0, 5.0])
+    given, _ = timed_runs(monkeypatch, [30.0, 5.0])
     words = read_words(Image.new("RGB", (1200, 1600), "white"), timeout=100.0)
     assert given == [100.0, 70.0] and {w.text for w in words} == {"word"}
 
